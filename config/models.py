@@ -1,0 +1,200 @@
+"""A tenant's configuration and its tools, as frozen attrs classes.
+
+``TenantConfig`` is what the config document of a tenant holds once ``config.convert`` has
+structured it.  Its ``tools`` stay raw mappings: a broken tool must not break the config (it is
+reported as ``tool_build_error`` and the call goes on without tools), so tools are built apart,
+by ``config.resolve.build_tools``, into the tool specs below.
+
+Validators raise ``InvalidField``, which names the field so that a failure is reported at the
+field's path (``config.limits.max_call_duration_s``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from typing import Any, ClassVar
+
+from attrs import Attribute, field, frozen
+
+CURRENT_SCHEMA_VERSION = 1
+"""The only ``schema_version`` a config document may have."""
+
+MAX_CALL_DURATION_S = 86_400.0
+MAX_HTTP_TIMEOUT_S = 30.0
+MAX_HTTP_RESPONSE_BYTES = 1024 * 1024
+
+TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+TRANSFER_SCHEMES = ("tel:", "sip:", "sips:")
+
+
+class InvalidField(ValueError):
+    """A field holds a value of the right type that is still not acceptable."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"{name}: {problem}")
+        self.name = name
+        self.problem = problem
+
+
+def _non_empty(_inst: object, attribute: Attribute[str], value: str) -> None:
+    if not value.strip():
+        raise InvalidField(attribute.name, "must not be empty")
+
+
+def _positive_up_to(limit: float) -> Any:
+    def check(_inst: object, attribute: Attribute[float], value: float) -> None:
+        if not (math.isfinite(value) and 0 < value <= limit):
+            raise InvalidField(attribute.name, f"must be > 0 and <= {limit:g}, got {value:g}")
+
+    return check
+
+
+def _tool_name(_inst: object, attribute: Attribute[str], value: str) -> None:
+    if not TOOL_NAME.fullmatch(value):
+        raise InvalidField(attribute.name, "must be 1-64 characters of a-z, A-Z, 0-9, _ and -")
+
+
+@frozen(kw_only=True)
+class Limits:
+    """Per-tenant limits; ``max_concurrent_calls`` None means only the global limit applies."""
+
+    max_concurrent_calls: int | None = field(default=None)
+    max_call_duration_s: float = field(
+        default=3600.0, validator=_positive_up_to(MAX_CALL_DURATION_S)
+    )
+
+    @max_concurrent_calls.validator
+    def _check_max_concurrent_calls(
+        self, attribute: Attribute[int | None], value: int | None
+    ) -> None:
+        if value is not None and value < 1:
+            raise InvalidField(attribute.name, f"must be >= 1, got {value}")
+
+
+@frozen(kw_only=True)
+class TenantConfig:
+    """A tenant's validated config document."""
+
+    schema_version: int = field()
+    model: str = field(default="gpt-realtime", validator=_non_empty)
+    voice: str = field(default="marin", validator=_non_empty)
+    limits: Limits = field(factory=Limits)
+    tools: tuple[dict[str, Any], ...] = ()
+
+    @schema_version.validator
+    def _check_schema_version(self, attribute: Attribute[int], value: int) -> None:
+        if value != CURRENT_SCHEMA_VERSION:
+            raise InvalidField(
+                attribute.name,
+                f"unsupported schema version {value} (supported version: {CURRENT_SCHEMA_VERSION})",
+            )
+
+
+def _function(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "function", "name": name, "description": description, "parameters": parameters}
+
+
+@frozen(kw_only=True)
+class EndCallTool:
+    """Lets the model hang up once it has said goodbye."""
+
+    kind: ClassVar[str] = "end_call"
+
+    name: str = field(default="end_call", validator=_tool_name)
+    description: str = field(
+        default=(
+            "Hang up the phone call. Use it after saying goodbye, once the caller's request is "
+            "handled or the caller asks to end the call."
+        ),
+        validator=_non_empty,
+    )
+    goodbye_timeout_s: float = field(default=10.0, validator=_positive_up_to(60.0))
+
+    def to_openai(self) -> dict[str, Any]:
+        """The Realtime function tool announced to the model."""
+        reason = {"type": "string", "description": "Why the call ends, in a few words."}
+        parameters = {
+            "type": "object",
+            "properties": {"reason": reason},
+            "additionalProperties": False,
+        }
+        return _function(self.name, self.description, parameters)
+
+
+@frozen(kw_only=True)
+class TransferCallTool:
+    """Lets the model hand the caller over to ``target_uri`` (a SIP REFER)."""
+
+    kind: ClassVar[str] = "transfer_call"
+
+    target_uri: str = field()
+    name: str = field(default="transfer_call", validator=_tool_name)
+    description: str = field(
+        default=(
+            "Transfer the caller to a person. Use it when the caller asks for a human or needs "
+            "help you cannot give."
+        ),
+        validator=_non_empty,
+    )
+    close_timeout_s: float = field(default=15.0, validator=_positive_up_to(60.0))
+
+    @target_uri.validator
+    def _check_target_uri(self, attribute: Attribute[str], value: str) -> None:
+        scheme = next((s for s in TRANSFER_SCHEMES if value.lower().startswith(s)), None)
+        if scheme is None or not value[len(scheme) :].strip():
+            raise InvalidField(attribute.name, "must be a tel:, sip: or sips: URI")
+
+    def to_openai(self) -> dict[str, Any]:
+        """The Realtime function tool announced to the model."""
+        parameters = {"type": "object", "properties": {}, "additionalProperties": False}
+        return _function(self.name, self.description, parameters)
+
+
+def _empty_object_schema() -> dict[str, Any]:
+    return {"type": "object", "properties": {}}
+
+
+@frozen(kw_only=True)
+class HttpTool:
+    """A tool the model calls with JSON arguments, answered by POSTing them to ``url``.
+
+    The URL's scheme and host are checked against the process settings by ``build_tools``.
+    """
+
+    kind: ClassVar[str] = "http"
+
+    name: str = field(validator=_tool_name)
+    description: str = field(validator=_non_empty)
+    url: str = field(validator=_non_empty)
+    parameters: dict[str, Any] = field(factory=_empty_object_schema)
+    timeout_s: float = field(default=5.0, validator=_positive_up_to(MAX_HTTP_TIMEOUT_S))
+    max_response_bytes: int = field(default=65536)
+
+    @parameters.validator
+    def _check_parameters(
+        self, attribute: Attribute[dict[str, Any]], value: dict[str, Any]
+    ) -> None:
+        if value.get("type") != "object":
+            raise InvalidField(attribute.name, 'must be a JSON schema with "type": "object"')
+        if not isinstance(value.get("properties", {}), dict):
+            raise InvalidField(attribute.name, '"properties" must be a mapping')
+
+    @max_response_bytes.validator
+    def _check_max_response_bytes(self, attribute: Attribute[int], value: int) -> None:
+        if not 1 <= value <= MAX_HTTP_RESPONSE_BYTES:
+            raise InvalidField(attribute.name, f"must be 1..{MAX_HTTP_RESPONSE_BYTES}, got {value}")
+
+    def to_openai(self) -> dict[str, Any]:
+        """The Realtime function tool announced to the model."""
+        return _function(self.name, self.description, copy.deepcopy(self.parameters))
+
+
+ToolSpec = EndCallTool | TransferCallTool | HttpTool
+"""A built tool, ready to be announced to the model (``to_openai``)."""
+
+TOOL_KINDS: dict[str, type[ToolSpec]] = {
+    cls.kind: cls for cls in (EndCallTool, TransferCallTool, HttpTool)
+}
+"""Tool classes by the ``kind`` a raw tool mapping names."""
