@@ -1,0 +1,365 @@
+"""The one registry of log events callvisor emits.
+
+``docs/troubleshooting.md`` is generated from :data:`EVENTS` (``callvisor docs troubleshooting``),
+and a test fails when the two drift.  Every ``log_event`` call names an event registered here; an
+unregistered name is still logged but flagged with ``"unregistered_event": true`` (and the test
+suite fails on it).
+"""
+
+from __future__ import annotations
+
+from attrs import frozen
+
+
+@frozen(kw_only=True)
+class Event:
+    """One event code: how severe, why it happens, what the caller/OpenAI sees, how to fix it."""
+
+    code: str
+    severity: str
+    cause: str
+    response: str
+    category: str
+    in_guide: bool = False
+    fixes: tuple[tuple[str, str], ...] = ()
+
+
+_EVENTS = (
+    # -- webhook ---------------------------------------------------------------------------
+    Event(
+        code="webhook_verification_failed",
+        severity="ERROR",
+        category="Webhook",
+        in_guide=True,
+        cause="The webhook's Standard Webhooks signature did not verify against any configured "
+        "secret (reason: missing_header, bad_timestamp, stale_timestamp, future_timestamp, "
+        "malformed_signature, bad_signature)",
+        response="HTTP 401 `{\"ok\": false, \"error\": \"webhook_verification_failed\", \"reason\": REASON}`",
+        fixes=(
+            ("bad_signature", "OPENAI_WEBHOOK_SECRET must equal the endpoint's secret in the OpenAI "
+             "console; during rotation list both secrets, space-separated"),
+            ("stale_timestamp / future_timestamp", "the server clock is off by more than "
+             "CALLVISOR_WEBHOOK_TOLERANCE_S: check NTP"),
+            ("missing_header", "a proxy in front of callvisor strips the webhook-* headers"),
+            ("bad_signature on every call after a proxy change", "the proxy re-encodes the body; "
+             "the signature covers the exact bytes OpenAI sent"),
+        ),
+    ),
+    Event(
+        code="duplicate_webhook_id",
+        severity="WARNING",
+        category="Webhook",
+        in_guide=True,
+        cause="A webhook-id (or a call_id) that already has a definitive outcome was delivered again",
+        response="HTTP 200 `{\"ok\": true, \"duplicate\": true}`; no second call is started",
+        fixes=(
+            ("Frequent duplicates", "OpenAI redelivers when a response is slow or not 2xx; look "
+             "for call_accept_failed or slow intake before the first delivery"),
+        ),
+    ),
+    Event(
+        code="webhook_invalid",
+        severity="WARNING",
+        category="Webhook",
+        cause="A correctly signed webhook whose body is not usable (reason: malformed_json, "
+        "missing_call_id), or a body over 256 KiB (reason: body_too_large)",
+        response="HTTP 400 (413 for body_too_large) `{\"ok\": false, \"error\": REASON}`",
+        fixes=(("Repeated malformed bodies", "report the webhook-id to OpenAI; nothing is lost "
+                "on our side"),),
+    ),
+    Event(
+        code="webhook_ignored",
+        severity="INFO",
+        category="Webhook",
+        cause="A verified webhook of a type callvisor does not handle",
+        response="HTTP 200 `{\"ok\": true, \"ignored\": TYPE}`",
+        fixes=(("Unwanted deliveries", "subscribe the endpoint to realtime.call.incoming only"),),
+    ),
+    # -- tenant ----------------------------------------------------------------------------
+    Event(
+        code="tenant_resolution_failed",
+        severity="ERROR",
+        category="Tenant configuration",
+        in_guide=True,
+        cause="The dialed number (SIP To header) is missing, unreadable, or routed to no tenant "
+        "(reason: to_header_missing, to_header_invalid, number_not_routed)",
+        response="Call rejected (SIP 404); HTTP 200 `{\"ok\": true, \"rejected\": \"tenant_resolution_failed\"}`",
+        fixes=(
+            ("number_not_routed", "add the number to the tenant's phone_numbers"),
+            ("to_header_invalid", "the SIP trunk rewrites the To header; check the trunk's "
+             "number format (E.164 expected, or national numbers in CALLVISOR_DEFAULT_REGION)"),
+        ),
+    ),
+    Event(
+        code="tenant_not_configured",
+        severity="ERROR",
+        category="Tenant configuration",
+        in_guide=True,
+        cause="The tenant has no state or config document, or its state document is malformed "
+        "(reason: tenant_doc_missing, state_doc_missing, state_doc_invalid, config_doc_missing)",
+        response="Call rejected (SIP 480); HTTP 200 `{\"ok\": true, \"rejected\": \"tenant_not_configured\"}`",
+        fixes=(
+            ("Tenant not provisioned", "create its state and config documents"),
+            ("Wrong tenant in routing", "check the number → tenant mapping"),
+            ("Configuration deleted", "restore it from backup"),
+            ("state_doc_invalid", "the state document needs string greeting_id and instruction_id"),
+        ),
+    ),
+    Event(
+        code="instructions_missing",
+        severity="ERROR",
+        category="Instructions",
+        in_guide=True,
+        cause="The state points at a greeting or instruction that does not exist or is empty "
+        "(reason: greeting_not_found, instruction_not_found, greeting_text_empty, "
+        "instruction_text_empty; context has greeting_id and instruction_id)",
+        response="Call rejected (SIP 480); HTTP 200 `{\"ok\": true, \"rejected\": \"instructions_missing\"}`",
+        fixes=(
+            ("*_text_empty", "give the prompt some text"),
+            ("*_not_found", "point the state at an existing prompt id, or restore the prompt"),
+        ),
+    ),
+    Event(
+        code="instructions_db_error",
+        severity="ERROR",
+        category="Database",
+        in_guide=True,
+        cause="The tenant store failed while fetching instructions (reason: db_timeout, "
+        "db_unavailable, auth_failed, db_error; context has operation and cause_type)",
+        response="Call accepted with the downtime greeting and prompt; "
+        "fallback_instructions_used increments",
+        fixes=(
+            ("db_timeout / db_unavailable", "check MONGODB_URI and the network path to MongoDB"),
+            ("Database overloaded", "scale MongoDB or add read replicas"),
+            ("Slow queries", "check the indexes in docs/mongodb.md or raise MONGODB_TIMEOUT_MS"),
+            ("auth_failed", "check the credentials in MONGODB_URI"),
+        ),
+    ),
+    Event(
+        code="tenant_config_parse_error",
+        severity="ERROR",
+        category="Tenant configuration",
+        in_guide=True,
+        cause="The tenant's config document fails validation (reason: config_invalid; context "
+        "errors lists each problem with its path, e.g. `invalid value for type, expected int @ "
+        "config.limits.max_concurrent_calls`)",
+        response="Call rejected (SIP 480); HTTP 200 `{\"ok\": true, \"rejected\": \"tenant_config_parse_error\"}`",
+        fixes=(
+            ("Wrong types or unknown keys", "run `callvisor tenants check FILE`; every problem is "
+             "listed with its path"),
+            ("Missing required fields", "compare with config/examples/tenants.yaml"),
+            ("schema_version mismatch", "migrate the config to the current schema_version"),
+        ),
+    ),
+    Event(
+        code="tool_build_error",
+        severity="ERROR",
+        category="Tools",
+        in_guide=True,
+        cause="A configured tool is invalid (reason: tool_config_invalid, duplicate_tool_name; "
+        "context has the tool index and problems)",
+        response="The call is accepted without tools",
+        fixes=(("Invalid tool configuration", "run `callvisor tenants check FILE`"),),
+    ),
+    Event(
+        code="tool_execution_failed",
+        severity="ERROR",
+        category="Tools",
+        cause="A tool call from the model failed (error_type ToolNotFoundError / "
+        "ToolArgsParseError / ToolExecutionError; reason tool_not_found, tool_args_invalid, "
+        "tool_timeout, tool_http_error, ...)",
+        response="The model receives an error output and the call continues",
+        fixes=(
+            ("tool_not_found", "the tool name the model used must match a configured tool exactly"),
+            ("tool_args_invalid", "the model produced arguments that are not a JSON object"),
+            ("tool_http_error / tool_timeout", "check the tenant's tool endpoint"),
+        ),
+    ),
+    # -- call control ----------------------------------------------------------------------
+    Event(
+        code="call_accepted",
+        severity="INFO",
+        category="Call lifecycle",
+        cause="OpenAI accepted our accept request",
+        response="HTTP 200 `{\"ok\": true, \"accepted\": CALL_ID}`",
+    ),
+    Event(
+        code="call_rejected",
+        severity="INFO",
+        category="Capacity",
+        cause="The call was rejected through OpenAI (reason: the error code that caused it, "
+        "tenant_capacity, global_capacity, draining; sip_status)",
+        response="HTTP 200 `{\"ok\": true, \"rejected\": REASON}`",
+        fixes=(
+            ("tenant_capacity / global_capacity on real traffic", "raise the tenant's "
+             "limits.max_concurrent_calls or MAX_CONCURRENT_CALLS"),
+            ("Capacity full while few calls are live", "look at GET /actors for calls that do "
+             "not end"),
+        ),
+    ),
+    Event(
+        code="call_gone",
+        severity="WARNING",
+        category="Call lifecycle",
+        cause="OpenAI answered 404 to accept or reject: the caller hung up before we decided, "
+        "or a late redelivery",
+        response="HTTP 200 `{\"ok\": true, \"gone\": CALL_ID}`",
+    ),
+    Event(
+        code="call_accept_failed",
+        severity="ERROR",
+        category="OpenAI API",
+        in_guide=True,
+        cause="The accept request failed (reason: openai_5xx, openai_4xx, timeout, "
+        "connection_error; status)",
+        response="HTTP 503 so that OpenAI redelivers; the redelivery is processed",
+        fixes=(
+            ("timeout / connection_error", "check egress to OPENAI_BASE_URL"),
+            ("openai_4xx 401/403", "OPENAI_API_KEY must belong to the project that owns the SIP trunk"),
+        ),
+    ),
+    Event(
+        code="call_reject_failed",
+        severity="ERROR",
+        category="OpenAI API",
+        cause="The reject request failed (reason as for call_accept_failed)",
+        response="HTTP 503 so that OpenAI redelivers",
+    ),
+    # -- call actor ------------------------------------------------------------------------
+    Event(
+        code="call_session_start_failed",
+        severity="ERROR",
+        category="Call lifecycle",
+        in_guide=True,
+        cause="The call was accepted but its sideband websocket session was not up within "
+        "CALL_SESSION_START_TIMEOUT_S (reason: sideband_404, handshake_failed, timeout)",
+        response="The call is hung up through the REST API and its capacity slot is released",
+        fixes=(
+            ("sideband_404", "the call ended before the sideband connected: the caller hung "
+             "up early, or accepting took too long (look at intake time)"),
+            ("handshake_failed", "check websocket egress to OPENAI_BASE_URL; a proxy must allow "
+             "the upgrade"),
+            ("timeout on every call", "raise CALL_SESSION_START_TIMEOUT_S or check latency to "
+             "OpenAI from this host"),
+        ),
+    ),
+    Event(
+        code="call_ended",
+        severity="INFO",
+        category="Call lifecycle",
+        cause="A call actor finished (fields: reason, duration_s)",
+        response="The call's capacity slot is free again",
+    ),
+    Event(
+        code="call_actor_crashed",
+        severity="ERROR",
+        category="Call lifecycle",
+        cause="A call actor raised an exception nobody expected (error has its type and message)",
+        response="Only that call ends (hung up, slot released); other calls go on",
+        fixes=(
+            ("Any occurrence", "a bug: report the error and the call's log lines "
+             "(grep its call_id)"),
+        ),
+    ),
+    Event(
+        code="call_session_started",
+        severity="INFO",
+        category="Call lifecycle",
+        cause="The call's sideband websocket is up; the greeting is sent next",
+        response="None: the call is live",
+    ),
+    Event(
+        code="realtime_error",
+        severity="WARNING",
+        category="Call lifecycle",
+        cause="The realtime session sent an `error` event (fields: code, error_message)",
+        response="None: most are recoverable and the call goes on",
+        fixes=(("Repeated on every call", "the accept body or a client event is invalid: "
+                "compare the code with OpenAI's realtime error reference"),),
+    ),
+    Event(
+        code="call_hangup_failed",
+        severity="ERROR",
+        category="OpenAI API",
+        cause="The hangup request at the end of a call failed (reason as for call_accept_failed)",
+        response="The slot is released anyway; OpenAI ends the call when its session times out",
+        fixes=(("Any occurrence", "check egress to OPENAI_BASE_URL; the call may linger on "
+                "OpenAI's side until it times out"),),
+    ),
+    Event(
+        code="call_transfer_requested",
+        severity="INFO",
+        category="Tools",
+        cause="The model called transfer_call and OpenAI accepted the refer (field: target_uri)",
+        response="The call waits for the session to close (bounded), then ends with reason transferred",
+    ),
+    Event(
+        code="call_transfer_failed",
+        severity="ERROR",
+        category="Tools",
+        cause="The refer request failed (reason as for call_accept_failed)",
+        response="The model is told the transfer failed; the call continues",
+        fixes=(("Every transfer fails", "the SIP trunk must allow REFER (call transfer) and "
+                "the target must be a tel: or sip: URI it can reach"),),
+    ),
+    Event(
+        code="operator_hangup",
+        severity="INFO",
+        category="Operations",
+        cause="POST /actors/{call_id}/hangup on the operator port",
+        response="HTTP 202; the call ends with reason operator_hangup",
+    ),
+    Event(
+        code="admin_unauthorized",
+        severity="WARNING",
+        category="Operations",
+        cause="An operator request without the right `Authorization: Bearer` token",
+        response="HTTP 401",
+    ),
+    Event(
+        code="drain_started",
+        severity="WARNING",
+        category="Operations",
+        cause="SIGTERM, SIGINT or POST /drain: new calls are rejected (SIP 503)",
+        response="Live calls get CALLVISOR_DRAIN_GRACE_S to finish; GET /ready answers 503",
+    ),
+    Event(
+        code="drain_finished",
+        severity="WARNING",
+        category="Operations",
+        cause="The drain grace period ended or every call finished (field: ended_by_drain)",
+        response="Remaining calls were hung up; the process exits 0",
+    ),
+    Event(
+        code="signal_received",
+        severity="WARNING",
+        category="Operations",
+        cause="SIGTERM or SIGINT",
+        response="A drain starts",
+    ),
+    Event(
+        code="service_started",
+        severity="INFO",
+        category="Operations",
+        cause="Both HTTP servers are listening (fields: public, admin, replica_id)",
+        response="None",
+    ),
+    Event(
+        code="service_stopped",
+        severity="INFO",
+        category="Operations",
+        cause="The process finished its drain and shut down",
+        response="Exit status 0",
+    ),
+    Event(
+        code="tenants_file_problem",
+        severity="WARNING",
+        category="Tenant configuration",
+        cause="An entry of the tenants file could not be loaded at all (field: problem); "
+        "tenants whose documents are merely invalid are loaded and fail at call time",
+        response="That entry's numbers are not routed",
+        fixes=(("Any occurrence", "run `callvisor tenants check FILE`"),),
+    ),
+)
+
+EVENTS: dict[str, Event] = {event.code: event for event in _EVENTS}

@@ -1,0 +1,196 @@
+"""Logging setup: every record becomes one JSON line.
+
+A line looks like this (keys always in this order; ``error`` only when there is one)::
+
+    {"ts":"2026-03-02T14:30:45.123Z","level":"ERROR","logger":"callvisor","msg":"...",
+     "event":"tenant_not_configured","tenant_id":"acme-corp","call_id":"rtc_1",
+     "reason":"...", "error":{"error_type":"TenantNotConfiguredError",...}}
+
+Records made by :func:`actors.log.log_event` carry their fields in the record attribute
+:data:`actors.log.RECORD_ATTR`.  Records from any other logger (libraries) get ``event: null``, the
+ids of the current call context, and ``exc_type``/``exc`` when they carry a traceback.
+
+Rendering never raises: a value JSON cannot hold is written as its ``str()``.  As a second line
+of defence (the first is never passing secrets to ``log_event``) every configured secret that
+still shows up in a line is replaced by ``[redacted]``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+from actors.log import LOGGER_NAME, RECORD_ATTR, call_id_var, tenant_id_var
+
+REDACTED = "[redacted]"
+
+#: Secrets shorter than this are not scrubbed: they would match ordinary text.
+MIN_SECRET_LEN = 8
+
+#: Library loggers held at WARNING whatever LOG_LEVEL says.
+QUIET_LOGGERS = (
+    "asyncio",
+    "httpcore",
+    "httpcore2",
+    "httpx",
+    "httpx2",
+    "hypercorn",
+    "hypercorn.access",
+    "hypercorn.error",
+    "openai",
+    "pymongo",
+    "quart",
+    "trio-websocket",
+    "trio_websocket",
+    "websockets",
+)
+
+_BASE_KEYS = ("ts", "level", "logger", "msg", "event", "tenant_id", "call_id")
+_RESERVED = frozenset((*_BASE_KEYS, "error"))
+_MAX_DEPTH = 20
+
+
+class JsonFormatter(logging.Formatter):
+    """Format a record as one compact JSON object (no newline inside, non-ASCII kept as is)."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        kept = {secret for secret in secrets if secret and len(secret) >= MIN_SECRET_LEN}
+        needles: set[str] = set()
+        for secret in kept:
+            needles.add(secret)
+            # The form the secret takes inside a JSON string, if quoting changes it.
+            needles.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+        # Longest first, so that a secret containing another one is replaced whole.
+        self._needles = sorted(needles, key=lambda s: (-len(s), s))
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = _dumps(self.to_dict(record))
+        for needle in self._needles:
+            line = line.replace(needle, REDACTED)
+        return line
+
+    def to_dict(self, record: logging.LogRecord) -> dict[str, Any]:
+        """The line as a dict, in output order, before it is serialised and scrubbed."""
+        fields = getattr(record, RECORD_ATTR, None)
+        if isinstance(fields, dict):
+            extras = dict(fields)
+            event = extras.pop("event", None)
+            tenant_id = extras.pop("tenant_id", None)
+            call_id = extras.pop("call_id", None)
+        else:
+            extras = {}
+            event = None
+            tenant_id = tenant_id_var.get()
+            call_id = call_id_var.get()
+        error = extras.pop("error", None)
+
+        line: dict[str, Any] = {
+            "ts": format_ts(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": _message(record),
+            "event": event,
+            "tenant_id": tenant_id,
+            "call_id": call_id,
+        }
+        for key, value in extras.items():
+            # A field named like a base key must not overwrite it.
+            line[f"{key}_" if key in _RESERVED else str(key)] = value
+        if record.exc_info and record.exc_info[0] is not None:
+            line["exc_type"] = record.exc_info[0].__name__
+            line["exc"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        if error is not None:
+            line["error"] = error
+        return line
+
+
+def format_ts(created: float) -> str:
+    """UTC ISO-8601 with milliseconds and ``Z``: ``2026-03-02T14:30:45.123Z``."""
+    millis = int((created - int(created)) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{millis:03d}Z"
+
+
+def configure_logging(
+    level: str,
+    *,
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+) -> None:
+    """Send every record to ``stream`` (default: the current ``sys.stderr``) as JSON lines.
+
+    The ``callvisor`` logger is set to ``level`` (a name such as ``"INFO"``, any case); library
+    loggers stay at WARNING.  Calling it again replaces the handler installed earlier.
+    Raises ``ValueError`` for an unknown level name.
+    """
+    numeric = _level_number(level)
+    handler = _CallvisorHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(JsonFormatter(secrets))
+
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _CallvisorHandler)]:
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+
+    logging.getLogger(LOGGER_NAME).setLevel(numeric)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class _CallvisorHandler(logging.StreamHandler[TextIO]):
+    """Marks the handler :func:`configure_logging` owns, so that a second call can replace it."""
+
+
+def _level_number(level: str) -> int:
+    numeric = logging.getLevelNamesMapping().get(level.strip().upper())
+    if numeric is None:
+        raise ValueError(f"unknown log level {level!r} (use DEBUG, INFO, WARNING or ERROR)")
+    return numeric
+
+
+def _message(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except Exception:  # a bad %-format in someone else's log call must not lose the line
+        return f"{record.msg!s} {record.args!r}"
+
+
+def _dumps(line: dict[str, Any]) -> str:
+    try:
+        return json.dumps(
+            line, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_to_str
+        )
+    except (TypeError, ValueError, RecursionError):
+        # Keys that are not strings, NaN, cycles: rebuild with plain types and try again.
+        return json.dumps(_plain(line, 0), ensure_ascii=False, separators=(",", ":"))
+
+
+def _to_str(value: object) -> str:
+    try:
+        return str(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
+
+
+def _plain(value: object, depth: int) -> object:
+    """A copy of ``value`` made only of types JSON can hold."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if depth >= _MAX_DEPTH:
+        return _to_str(value)
+    if isinstance(value, dict):
+        return {_to_str(k): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v, depth + 1) for v in value]
+    return _to_str(value)

@@ -1,0 +1,113 @@
+"""Prometheus metrics of one supervisor.
+
+Each :class:`Metrics` owns its own ``CollectorRegistry`` instead of the process-wide default, so
+that several supervisors (in tests, or in one process) count separately.  The operator app
+serves :meth:`Metrics.render` at ``GET /metrics``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+#: ``outcome`` label values of ``callvisor_calls_total``.
+CALL_OUTCOMES = ("accepted", "rejected", "gone", "failed", "ended")
+
+#: ``result`` label values of ``callvisor_webhooks_total``.
+WEBHOOK_RESULTS = (
+    "accepted",
+    "rejected",
+    "duplicate",
+    "ignored",
+    "invalid",
+    "unauthorized",
+    "retry",
+    "gone",
+)
+
+#: Buckets of ``callvisor_intake_seconds``: intake is mostly milliseconds, a slow store seconds.
+INTAKE_BUCKETS_S = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
+
+
+class Metrics:
+    """The metrics of one supervisor, registered on a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self.calls_active = Gauge(
+            "callvisor_calls_active",
+            "Calls whose actor is running, by tenant.",
+            ["tenant_id"],
+            registry=registry,
+        )
+        self.calls_total = Counter(
+            "callvisor_calls_total",
+            "Incoming calls by outcome (accepted, rejected, gone, failed, ended) and reason code.",
+            ["outcome", "reason"],
+            registry=registry,
+        )
+        self.webhooks_total = Counter(
+            "callvisor_webhooks_total",
+            "Webhook deliveries by the answer they got.",
+            ["result"],
+            registry=registry,
+        )
+        self.fallback_instructions_used = Counter(
+            "fallback_instructions_used",
+            "Calls accepted with the downtime greeting and prompt because the tenant store failed.",
+            registry=registry,
+        )
+        self.intake_seconds = Histogram(
+            "callvisor_intake_seconds",
+            "Time from receiving a call's webhook to deciding it (accept, reject, gone).",
+            buckets=INTAKE_BUCKETS_S,
+            registry=registry,
+        )
+        self.tool_runs_total = Counter(
+            "callvisor_tool_runs_total",
+            "Tool calls from the model by tool name and outcome.",
+            ["tool", "outcome"],
+            registry=registry,
+        )
+        self.capacity_in_use = Gauge(
+            "callvisor_capacity_in_use",
+            "Call slots taken.",
+            ["scope"],
+            registry=registry,
+        )
+        self.capacity_limit = Gauge(
+            "callvisor_capacity_limit",
+            "Call slots available in total.",
+            ["scope"],
+            registry=registry,
+        )
+        # Series that exist from the start read as 0 instead of missing.
+        for result in WEBHOOK_RESULTS:
+            self.webhooks_total.labels(result=result)
+        self.capacity_in_use.labels(scope="global")
+        self.capacity_limit.labels(scope="global")
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition body and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,89 @@
+"""Fixtures shared by every test.
+
+``log_lines``
+    Captures what the ``callvisor`` logger writes, rendered by the real
+    :class:`supervisor.logs.JsonFormatter`, so that a test asserts on the line an operator would
+    grep.  A test that logs an event missing from ``actors.events.EVENTS`` errors at teardown.
+
+Clocks
+    pytest-trio runs a test under a clock when the test itself (not one of its fixtures) asks
+    for a fixture whose value is a ``trio.abc.Clock``; at most one per test.
+
+    - ``autojump_clock`` (from pytest-trio, ``autojump_threshold=0``): for tests that stay in
+      memory (memory streams, MockTransport, in-process fakes).  Whenever every task is blocked
+      the clock jumps to the next deadline at once, so timeouts of minutes take no real time.
+    - ``mock_clock`` (overridden here, ``autojump_threshold=0.2``): for tests that touch real
+      sockets or threads (loopback servers, ``trio.to_thread``).  Tasks waiting on the kernel or
+      a thread look blocked to trio; a zero threshold would jump past their deadlines before
+      the I/O lands.  The clock only jumps after 0.2 s of real idleness.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import trio.testing
+
+from actors.log import LOGGER_NAME
+from supervisor.logs import JsonFormatter
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+class LogLines:
+    """The JSON lines logged during one test."""
+
+    def __init__(self) -> None:
+        self.raw: list[str] = []
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Every captured line parsed, or only those whose ``event`` is ``name``."""
+        parsed = [json.loads(line) for line in self.raw]
+        if name is None:
+            return parsed
+        return [line for line in parsed if line.get("event") == name]
+
+    def unregistered(self) -> list[dict[str, Any]]:
+        """Lines whose event is missing from the registry."""
+        return [line for line in self.events() if line.get("unregistered_event") is True]
+
+    def clear(self) -> None:
+        self.raw.clear()
+
+
+@pytest.fixture
+def log_lines() -> Iterator[LogLines]:
+    capture = LogLines()
+    handler = _ListHandler(capture.raw)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger(LOGGER_NAME)
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield capture
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    missing = sorted({str(line.get("event")) for line in capture.unregistered()})
+    if missing:
+        pytest.fail(
+            f"logged events missing from actors/events.py: {', '.join(missing)} "
+            "(register them in EVENTS, then run `make docs`)"
+        )
+
+
+@pytest.fixture
+def mock_clock() -> trio.testing.MockClock:
+    return trio.testing.MockClock(autojump_threshold=0.2)
