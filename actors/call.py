@@ -1,0 +1,323 @@
+"""The call actor: one trio task per incoming call, from decision to teardown.
+
+``run_call`` is started by the supervisor with ``nursery.start``.  Inside its own task it walks
+the guide's order (tenant → capacity → instructions → config → tools → accept), reports the
+decision through ``task_status.started(decision)`` (the waiting webhook handler answers OpenAI
+from it) and, when the call was accepted, lives on to run the call's sideband session until the
+call ends.  The capacity slot is an async context manager entered by this task: leaving the
+actor's scope releases it, whatever happened.
+
+The only broad ``except`` is at the actor's boundary (``run_call``): it logs
+``call_actor_crashed`` with context and, if no decision was reported yet, reports a failed one
+(HTTP 503, so OpenAI redelivers).  One call's failure never reaches its siblings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+import httpx
+import trio
+from attrs import frozen
+
+from config.errors import (
+    InstructionsDBError,
+    InstructionsMissingError,
+    TenantConfigParseError,
+    TenantNotConfiguredError,
+    TenantResolutionError,
+    ToolBuildError,
+)
+from config.models import TenantConfig, ToolSpec
+from config.resolve import (
+    Instructions,
+    build_tools,
+    parse_config,
+    peek_tenant_limit,
+    resolve_instructions,
+    resolve_tenant,
+)
+from config.settings import Settings
+from config.source import TenantSource
+
+from .control import CallControl, CallControlError, CallGoneError
+from .decision import SIP_STATUS_BY_REASON, Decision, Outcome
+from .handle import CallHandle
+from .log import call_context, log_event, tenant_id_var
+
+
+@frozen(kw_only=True)
+class IncomingCall:
+    """A verified ``realtime.call.incoming`` webhook, as the actor needs it."""
+
+    call_id: str
+    webhook_id: str
+    sip_headers: Sequence[Mapping[str, Any]]
+    received_at: float
+
+
+@frozen(kw_only=True)
+class CallPlan:
+    """Everything decided about an accepted call."""
+
+    tenant_id: str
+    config: TenantConfig
+    instructions: Instructions
+    tools: tuple[ToolSpec, ...]
+
+    def accept_session(self) -> dict[str, Any]:
+        """The session fields of the accept request (``type`` is added by CallControl).
+
+        No ``audio.*.format``: SIP negotiates the media format itself.
+        """
+        session: dict[str, Any] = {
+            "model": self.config.model,
+            "instructions": self.instructions.instructions,
+            "audio": {"output": {"voice": self.config.voice}},
+        }
+        if self.tools:
+            session["tools"] = [tool.to_openai() for tool in self.tools]
+        return session
+
+
+class CallRefused(Exception):
+    """Raised by :meth:`Admission.slot` on entry when the call may not be admitted."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason  # tenant_capacity | global_capacity | draining
+
+    @property
+    def rejected(self) -> str:
+        return "draining" if self.reason == "draining" else "capacity"
+
+
+class Admission(Protocol):
+    """The supervisor's side of a call's life: capacity slot and registry entry in one."""
+
+    def slot(
+        self, call: CallHandle, *, tenant_limit: int | None
+    ) -> AbstractAsyncContextManager[None]:
+        """Hold a slot for ``call`` until the block exits; raise CallRefused on entry."""
+        ...
+
+
+class CallHooks(Protocol):
+    """What the actor reports for metrics."""
+
+    def decided(self, decision: Decision, *, intake_s: float) -> None: ...
+    def ended(self, call: CallHandle, *, reason: str, duration_s: float) -> None: ...
+    def fallback_used(self) -> None: ...
+    def tool_run(self, tool: str, outcome: str) -> None: ...
+
+
+class SessionRunner(Protocol):
+    """Runs an accepted call's sideband session until the call ends (actors.session)."""
+
+    async def __call__(self, call: CallHandle, plan: CallPlan, env: CallEnv) -> None: ...
+
+
+@frozen(kw_only=True)
+class CallEnv:
+    """What every call actor is given."""
+
+    settings: Settings
+    source: TenantSource
+    control: CallControl
+    admission: Admission
+    hooks: CallHooks
+    run_session: SessionRunner
+    tool_http: httpx.AsyncClient
+
+
+class _Reporter:
+    """Reports the decision exactly once."""
+
+    def __init__(
+        self, task_status: trio.TaskStatus[Decision], hooks: CallHooks, call: CallHandle
+    ) -> None:
+        self._task_status = task_status
+        self._hooks = hooks
+        self._call = call
+        self.decision: Decision | None = None
+
+    def report(self, decision: Decision) -> None:
+        if self.decision is not None:
+            raise RuntimeError(f"decision already reported: {self.decision}")
+        self.decision = decision
+        self._hooks.decided(decision, intake_s=trio.current_time() - self._call.received_at)
+        self._task_status.started(decision)
+
+
+async def run_call(
+    incoming: IncomingCall,
+    env: CallEnv,
+    *,
+    task_status: trio.TaskStatus[Decision] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Decide on ``incoming`` and, if accepted, supervise the call until it ends."""
+    call = CallHandle(call_id=incoming.call_id, received_at=incoming.received_at)
+    call.task = trio.lowlevel.current_task()
+    reporter = _Reporter(task_status, env.hooks, call)
+    with call_context(call_id=incoming.call_id):
+        try:
+            await _run(call, incoming, env, reporter)
+        except* Exception as group:
+            errors = group.exceptions
+            log_event(
+                logging.ERROR,
+                "call_actor_crashed",
+                "call actor failed unexpectedly; only this call is affected",
+                error=errors[0],
+                errors=len(errors),
+                state=call.state,
+            )
+            logging.getLogger("callvisor").debug("call actor traceback", exc_info=group)
+            if reporter.decision is None:
+                reporter.report(
+                    Decision(outcome=Outcome.FAILED, call_id=call.call_id, reason="internal_error")
+                )
+
+
+async def _run(
+    call: CallHandle, incoming: IncomingCall, env: CallEnv, reporter: _Reporter
+) -> None:
+    settings = env.settings
+    try:
+        _number, tenant_id = await resolve_tenant(
+            env.source, incoming.sip_headers, default_region=settings.default_region
+        )
+    except TenantResolutionError as err:
+        log_event(logging.ERROR, err.event, "no tenant for the dialed number", error=err)
+        await _reject(call, env, reporter, rejected=err.event, reason=err.reason)
+        return
+    call.tenant_id = tenant_id
+    tenant_id_var.set(tenant_id)
+    raw_config = await env.source.fetch_config(tenant_id)
+    try:
+        async with env.admission.slot(call, tenant_limit=peek_tenant_limit(raw_config)):
+            await _decide_and_run(call, tenant_id, raw_config, env, reporter)
+    except CallRefused as refused:
+        await _reject(call, env, reporter, rejected=refused.rejected, reason=refused.reason)
+
+
+async def _decide_and_run(
+    call: CallHandle,
+    tenant_id: str,
+    raw_config: Mapping[str, Any] | None,
+    env: CallEnv,
+    reporter: _Reporter,
+) -> None:
+    settings = env.settings
+    try:
+        instructions = await resolve_instructions(env.source, tenant_id)
+    except InstructionsDBError as err:
+        log_event(logging.ERROR, err.event, "tenant store failed; using fallback prompts", error=err)
+        env.hooks.fallback_used()
+        instructions = Instructions(
+            greeting=settings.downtime_greeting,
+            instructions=settings.downtime_prompt,
+            greeting_id=None,
+            instruction_id=None,
+            fallback=True,
+        )
+    except (TenantNotConfiguredError, InstructionsMissingError) as err:
+        log_event(logging.ERROR, err.event, "tenant instructions cannot be resolved", error=err)
+        await _reject(call, env, reporter, rejected=err.event, reason=err.reason)
+        return
+    try:
+        config = parse_config(tenant_id, raw_config)
+    except (TenantNotConfiguredError, TenantConfigParseError) as err:
+        log_event(logging.ERROR, err.event, "tenant config is unusable", error=err)
+        await _reject(call, env, reporter, rejected=err.event, reason=err.reason)
+        return
+    try:
+        tools = build_tools(
+            tenant_id,
+            config,
+            allowed_hosts=settings.tool_allowed_hosts,
+            allow_plain_http=settings.tool_allow_plain_http,
+        )
+    except ToolBuildError as err:
+        log_event(logging.ERROR, err.event, "tools could not be built; call proceeds without tools", error=err)
+        tools = ()
+    plan = CallPlan(tenant_id=tenant_id, config=config, instructions=instructions, tools=tools)
+
+    call.state = "accepting"
+    try:
+        await env.control.accept(call.call_id, plan.accept_session())
+    except CallGoneError as err:
+        log_event(logging.WARNING, "call_gone", "accept: the caller is gone", error=err)
+        reporter.report(Decision(outcome=Outcome.GONE, call_id=call.call_id, tenant_id=tenant_id))
+        return
+    except CallControlError as err:
+        log_event(logging.ERROR, "call_accept_failed", "accept failed; OpenAI will redeliver", error=err)
+        reporter.report(
+            Decision(
+                outcome=Outcome.FAILED,
+                call_id=call.call_id,
+                reason="call_accept_failed",
+                tenant_id=tenant_id,
+            )
+        )
+        return
+    now = trio.current_time()
+    call.state = "accepted"
+    call.accepted_at = now
+    call.deadline = now + config.limits.max_call_duration_s
+    log_event(
+        logging.INFO,
+        "call_accepted",
+        "call accepted",
+        model=config.model,
+        voice=config.voice,
+        tools=[tool.name for tool in tools],
+        fallback=instructions.fallback,
+    )
+    reporter.report(Decision(outcome=Outcome.ACCEPTED, call_id=call.call_id, tenant_id=tenant_id))
+    await env.run_session(call, plan, env)
+
+
+async def _reject(
+    call: CallHandle, env: CallEnv, reporter: _Reporter, *, rejected: str, reason: str
+) -> None:
+    """Reject through OpenAI with the SIP status for ``rejected`` and report the decision."""
+    sip_status = SIP_STATUS_BY_REASON[rejected]
+    call.state = "rejecting"
+    try:
+        await env.control.reject(call.call_id, sip_status=sip_status)
+    except CallGoneError as err:
+        log_event(logging.WARNING, "call_gone", "reject: the caller is gone", error=err)
+        reporter.report(Decision(outcome=Outcome.GONE, call_id=call.call_id, tenant_id=call.tenant_id))
+        return
+    except CallControlError as err:
+        log_event(logging.ERROR, "call_reject_failed", "reject failed; OpenAI will redeliver", error=err)
+        reporter.report(
+            Decision(
+                outcome=Outcome.FAILED,
+                call_id=call.call_id,
+                reason="call_reject_failed",
+                tenant_id=call.tenant_id,
+            )
+        )
+        return
+    log_event(
+        logging.INFO,
+        "call_rejected",
+        "call rejected",
+        rejected=rejected,
+        reason=reason,
+        sip_status=sip_status,
+    )
+    reporter.report(
+        Decision(
+            outcome=Outcome.REJECTED,
+            call_id=call.call_id,
+            reason=rejected,
+            tenant_id=call.tenant_id,
+            sip_status=sip_status,
+        )
+    )

@@ -1,0 +1,105 @@
+"""Call control: accept, reject, hang up and refer calls through OpenAI's REST API.
+
+One adapter around ``AsyncOpenAI().realtime.calls``.  It is the only seam where the SDK's
+exceptions are mapped to ours:
+
+* ``openai.NotFoundError`` (404) becomes :class:`CallGoneError`: the caller hung up or the
+  call was already finished.  Terminal but not a failure.
+* everything else (5xx, other 4xx, timeouts, refused connections) becomes
+  :class:`CallControlError` with a reason code (``openai_5xx``, ``openai_4xx``, ``timeout``,
+  ``connection_error``) and the HTTP status when there was one.
+
+The SDK is built with ``max_retries=0``: an accept or refer has no idempotency key, so a blind
+retry may hit a call that already changed state.  OpenAI redelivers the webhook instead.  Every
+request is bounded by ``timeout_s`` with a trio cancel scope (the SDK's own timeout is per phase,
+not total).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import openai
+import trio
+
+from config.errors import ApplicationError
+
+
+class CallControlError(ApplicationError):
+    """A call control request failed; ``context`` has ``action`` and ``status``."""
+
+    event = "call_control_failed"
+
+
+class CallGoneError(CallControlError):
+    """OpenAI answered 404: the call no longer exists."""
+
+    event = "call_gone"
+
+
+class CallControl:
+    """Accept/reject/hangup/refer for one OpenAI project."""
+
+    def __init__(self, client: openai.AsyncOpenAI, *, timeout_s: float) -> None:
+        self._client = client.with_options(max_retries=0, timeout=timeout_s)
+        self.timeout_s = timeout_s
+
+    @classmethod
+    def create(cls, *, api_key: str, base_url: str, timeout_s: float) -> CallControl:
+        client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0)
+        return cls(client, timeout_s=timeout_s)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client (the SDK's garbage-collection cleanup is asyncio-only)."""
+        await self._client.close()
+
+    async def accept(self, call_id: str, session: dict[str, Any]) -> None:
+        """Accept ``call_id`` with the given session (``type`` is added here)."""
+        calls = self._client.realtime.calls
+        await self._call("accept", call_id, lambda: calls.accept(call_id, type="realtime", **session))
+
+    async def reject(self, call_id: str, *, sip_status: int) -> None:
+        calls = self._client.realtime.calls
+        await self._call("reject", call_id, lambda: calls.reject(call_id, status_code=sip_status))
+
+    async def hangup(self, call_id: str) -> None:
+        calls = self._client.realtime.calls
+        await self._call("hangup", call_id, lambda: calls.hangup(call_id))
+
+    async def refer(self, call_id: str, *, target_uri: str) -> None:
+        calls = self._client.realtime.calls
+        await self._call("refer", call_id, lambda: calls.refer(call_id, target_uri=target_uri))
+
+    async def _call(self, action: str, call_id: str, request: Callable[[], Awaitable[None]]) -> None:
+        context: dict[str, Any] = {"action": action}
+        try:
+            with trio.fail_after(self.timeout_s):
+                await request()
+        except trio.TooSlowError:
+            raise CallControlError(
+                f"{action} did not complete within {self.timeout_s:g} s",
+                reason="timeout",
+                context=context,
+            ) from None
+        except openai.NotFoundError as exc:
+            raise CallGoneError(
+                f"{action}: OpenAI does not know call {call_id}",
+                reason="call_not_found",
+                context={**context, "status": 404},
+            ) from exc
+        except openai.APIStatusError as exc:
+            family = "openai_5xx" if exc.status_code >= 500 else "openai_4xx"
+            raise CallControlError(
+                f"{action} answered HTTP {exc.status_code}",
+                reason=family,
+                context={**context, "status": exc.status_code, "request_id": exc.request_id},
+            ) from exc
+        except openai.APITimeoutError as exc:
+            raise CallControlError(
+                f"{action} timed out", reason="timeout", context=context
+            ) from exc
+        except openai.APIConnectionError as exc:
+            raise CallControlError(
+                f"{action} could not reach OpenAI", reason="connection_error", context=context
+            ) from exc

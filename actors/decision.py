@@ -1,0 +1,60 @@
+"""What the call actor tells the waiting webhook handler: the decision on one incoming call.
+
+A decision is *definitive* when OpenAI has been told (accepted, rejected) or the call no longer
+exists (gone).  Only definitive decisions are remembered for deduplication; a failed decision
+(OpenAI could not be reached) is answered with HTTP 503 so that OpenAI redelivers, and the
+redelivery is processed as if it were the first.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from attrs import frozen
+
+#: SIP status sent with ``reject`` for each rejection reason.  Kept in one place and rendered
+#: into docs/troubleshooting.md.
+SIP_STATUS_BY_REASON: dict[str, int] = {
+    "tenant_resolution_failed": 404,  # Not Found: nobody answers this number here
+    "tenant_not_configured": 480,  # Temporarily Unavailable: the tenant exists but is not ready
+    "instructions_missing": 480,
+    "tenant_config_parse_error": 480,
+    "capacity": 486,  # Busy Here: the caller may try again later
+    "draining": 503,  # Service Unavailable: this replica is shutting down
+}
+
+
+class Outcome(Enum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    GONE = "gone"
+    FAILED = "failed"
+
+
+@frozen(kw_only=True)
+class Decision:
+    """The outcome of deciding one call, as reported to the webhook handler."""
+
+    outcome: Outcome
+    call_id: str
+    reason: str | None = None
+    tenant_id: str | None = None
+    sip_status: int | None = None
+
+    @property
+    def definitive(self) -> bool:
+        """True when a redelivery must not decide again."""
+        return self.outcome is not Outcome.FAILED
+
+    def http_status(self) -> int:
+        return 503 if self.outcome is Outcome.FAILED else 200
+
+    def http_body(self) -> dict[str, Any]:
+        if self.outcome is Outcome.ACCEPTED:
+            return {"ok": True, "accepted": self.call_id}
+        if self.outcome is Outcome.REJECTED:
+            return {"ok": True, "rejected": self.reason}
+        if self.outcome is Outcome.GONE:
+            return {"ok": True, "gone": self.call_id}
+        return {"ok": False, "error": self.reason, "retry": True}

@@ -1,0 +1,370 @@
+"""The sideband session of one accepted call, from greeting to teardown.
+
+After ``accept``, the call actor opens ``OPENAI_REALTIME_URL?call_id=ID`` with trio-websocket
+(OpenAI's SDK client for this socket is asyncio-only), sends the tenant's greeting, and serves
+the model's tool calls until the call ends.  The session lives in the *call nursery*: the
+websocket's reader, every tool run, and nothing else.
+
+How a call ends (``call_ended`` ``reason``):
+
+=====================  ======================================================================
+caller_hangup          the sideband closed (a hanging-up caller often drops it without a frame)
+end_call               the model called end_call and its goodbye finished playing
+transferred            a transfer was requested and the session closed (or the wait ran out)
+operator_hangup        ``POST /actors/{call_id}/hangup`` on the operator port
+max_duration           the tenant's ``limits.max_call_duration_s`` ran out
+drain                  the process was draining and the grace period ran out
+session_start_failed   the sideband did not come up within CALL_SESSION_START_TIMEOUT_S
+=====================  ======================================================================
+
+Teardown is shielded and bounded: unless the remote side closed the sideband normally (code
+1000), the call is hung up through REST (a 404 means it was already gone), then the socket is
+closed.  The capacity slot is released by the actor's scope right after.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import trio
+from trio_websocket import (
+    ConnectionClosed,
+    ConnectionRejected,
+    HandshakeError,
+    WebSocketConnection,
+    open_websocket_url,
+)
+
+from config.models import TransferCallTool
+
+from .control import CallControlError, CallGoneError
+from .errors import ToolExecutionError
+from .handle import CallHandle
+from .log import log_event
+from .tools import Action, ToolResult, find_tool, parse_arguments, run_tool
+
+if TYPE_CHECKING:
+    from .call import CallEnv, CallPlan
+
+MAX_MESSAGE_BYTES = 16 * 2**20
+#: Pauses between sideband attempts answered with 404 (the session may lag the accept).
+CONNECT_RETRY_DELAYS_S = (0.25, 0.5, 0.5)
+#: Upper bound for one tool run, whatever its own timeout says.
+TOOL_RUN_LIMIT_S = 60.0
+#: How long a transfer's goodbye may play before the refer is sent anyway.
+TRANSFER_GOODBYE_S = 10.0
+#: How long closing the socket may take at teardown.
+SOCKET_CLOSE_S = 1.0
+
+
+class SessionStartFailed(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+async def run_session(call: CallHandle, plan: CallPlan, env: CallEnv) -> None:
+    """Run ``call``'s sideband session until the call ends, then tear it down."""
+    await _Session(call, plan, env).run()
+
+
+class _Session:
+    def __init__(self, call: CallHandle, plan: CallPlan, env: CallEnv) -> None:
+        self.call = call
+        self.plan = plan
+        self.env = env
+        self.ws: WebSocketConnection | None = None
+        self.closed = trio.Event()
+        self.released = trio.Event()
+        self.close_code: int | None = None
+        self.transfer_requested = False
+        self.audio_stops = 0
+        self._audio_changed = trio.Event()
+        self._seen_tool_calls: set[str] = set()
+
+    # -- life -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        call = self.call
+        call.state = "starting_session"
+        try:
+            async with trio.open_nursery() as call_nursery:
+                try:
+                    deadline = call.deadline if call.deadline is not None else math.inf
+                    with trio.CancelScope(deadline=deadline) as scope:
+                        call.attach_scope(scope)
+                        await self._serve(call_nursery)
+                    if scope.cancelled_caught and call.end_reason is None:
+                        call.end_reason = "max_duration"
+                finally:
+                    call.state = "ending"
+                    await self._teardown()
+                    call_nursery.cancel_scope.cancel()
+        finally:
+            self._log_end()
+
+    async def _serve(self, nursery: trio.Nursery) -> None:
+        try:
+            with trio.fail_after(self.env.settings.session_start_timeout_s):
+                self.ws = await self._connect(nursery)
+        except (trio.TooSlowError, SessionStartFailed) as exc:
+            reason = exc.reason if isinstance(exc, SessionStartFailed) else "timeout"
+            log_event(
+                logging.ERROR,
+                "call_session_start_failed",
+                "sideband session did not start; hanging up",
+                reason=reason,
+                timeout_s=self.env.settings.session_start_timeout_s,
+            )
+            self.call.request_end("session_start_failed")
+            return
+        self.call.state = "live"
+        log_event(logging.INFO, "call_session_started", "sideband session is up")
+        greeting = self.plan.instructions.greeting
+        await self._send(
+            {
+                "type": "response.create",
+                "response": {"instructions": f"Greet the caller by saying exactly: {greeting}"},
+            }
+        )
+        await self._read(nursery)
+
+    async def _connect(self, nursery: trio.Nursery) -> WebSocketConnection:
+        """Open the sideband, retrying briefly while OpenAI answers 404 (session not ready)."""
+        settings = self.env.settings
+        url = f"{settings.openai_realtime_url}?call_id={quote(self.call.call_id, safe='')}"
+        headers = [(b"Authorization", f"Bearer {settings.openai_api_key}".encode())]
+        for delay in (*CONNECT_RETRY_DELAYS_S, None):
+            try:
+                ws: WebSocketConnection = await nursery.start(
+                    self._hold_sideband, url, headers, name="sideband"
+                )
+                return ws
+            except ConnectionRejected as exc:
+                if exc.status_code != 404:
+                    raise SessionStartFailed("handshake_rejected", f"HTTP {exc.status_code}") from None
+                if delay is None:
+                    raise SessionStartFailed("sideband_404", "no session for this call_id") from None
+                self.call.counters["connect_retries"] += 1
+                await trio.sleep(delay)
+            except (HandshakeError, OSError) as exc:
+                raise SessionStartFailed("handshake_failed", type(exc).__name__) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _hold_sideband(
+        self,
+        url: str,
+        headers: list[tuple[bytes, bytes]],
+        *,
+        task_status: trio.TaskStatus[WebSocketConnection] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Own the websocket (and its reader task) for the call's life.
+
+        A failed handshake raises from ``nursery.start``; afterwards the task waits until
+        teardown closes the socket.
+        """
+        async with open_websocket_url(
+            url,
+            extra_headers=headers,
+            max_message_size=MAX_MESSAGE_BYTES,
+            connect_timeout=self.env.settings.session_start_timeout_s,
+            disconnect_timeout=SOCKET_CLOSE_S,
+        ) as ws:
+            task_status.started(ws)
+            await self.released.wait()
+
+    async def _read(self, nursery: trio.Nursery) -> None:
+        assert self.ws is not None
+        while True:
+            try:
+                message = await self.ws.get_message()
+            except ConnectionClosed as exc:
+                self.close_code = exc.reason.code if exc.reason is not None else None
+                self.closed.set()
+                self.call.request_end("transferred" if self.transfer_requested else "caller_hangup")
+                return
+            self._dispatch(message, nursery)
+
+    def _dispatch(self, message: str | bytes, nursery: trio.Nursery) -> None:
+        counters = self.call.counters
+        counters["events_received"] += 1
+        try:
+            event = json.loads(message)
+        except ValueError:
+            event = None
+        if not isinstance(event, dict):
+            counters["unreadable_events"] += 1
+            return
+        kind = event.get("type")
+        if kind == "response.output_item.done":
+            item = event.get("item")
+            if (
+                isinstance(item, dict)
+                and item.get("type") == "function_call"
+                and item.get("status") == "completed"
+            ):
+                self._start_tool(item, nursery)
+        elif kind in ("output_audio_buffer.stopped", "output_audio_buffer.cleared"):
+            self.audio_stops += 1
+            self._audio_changed.set()
+            self._audio_changed = trio.Event()
+        elif kind == "error":
+            counters["error_events"] += 1
+            error = event.get("error")
+            error = error if isinstance(error, dict) else {}
+            log_event(
+                logging.WARNING,
+                "realtime_error",
+                "the realtime session reported an error",
+                code=str(error.get("code"))[:80],
+                error_message=str(error.get("message"))[:300],
+            )
+        # Every other event type (and new ones OpenAI adds) is ignored.
+
+    # -- tools ------------------------------------------------------------------------------
+
+    def _start_tool(self, item: dict[str, Any], nursery: trio.Nursery) -> None:
+        tool_call_id = item.get("call_id")
+        if not isinstance(tool_call_id, str) or tool_call_id in self._seen_tool_calls:
+            return
+        self._seen_tool_calls.add(tool_call_id)
+        name = str(item.get("name"))[:64]
+        nursery.start_soon(
+            self._run_tool, tool_call_id, name, item.get("arguments"), name=f"tool:{name}:{tool_call_id}"
+        )
+
+    async def _run_tool(self, tool_call_id: str, name: str, arguments: object) -> None:
+        call = self.call
+        call.tools_running[tool_call_id] = name
+        call.counters["tool_calls"] += 1
+        try:
+            try:
+                tool = find_tool(self.plan.tools, name)
+                args = parse_arguments(tool, arguments)
+                with trio.fail_after(TOOL_RUN_LIMIT_S):
+                    result = await run_tool(tool, args, self.env.tool_http)
+                outcome = "ok"
+            except trio.TooSlowError:
+                err = ToolExecutionError(
+                    f"{name} ran longer than {TOOL_RUN_LIMIT_S:g} s",
+                    reason="tool_timeout",
+                    tenant_id=self.plan.tenant_id,
+                    context={"tool_name": name},
+                )
+                result, outcome = self._failed(err), err.reason
+            except ToolExecutionError as err:
+                err.tenant_id = self.plan.tenant_id
+                result, outcome = self._failed(err), err.reason
+            self.env.hooks.tool_run(name, outcome)
+            mark = self.audio_stops
+            if not await self._send_tool_output(tool_call_id, result.output):
+                return
+            if result.action is not None:
+                await self._carry_out(result.action, mark)
+        finally:
+            del call.tools_running[tool_call_id]
+
+    def _failed(self, err: ToolExecutionError) -> ToolResult:
+        log_event(logging.ERROR, err.event, "tool call failed; the model is told", error=err)
+        return ToolResult(output={"ok": False, "error": err.reason, "message": err.message})
+
+    async def _send_tool_output(self, tool_call_id: str, output: dict[str, Any]) -> bool:
+        item = {"type": "function_call_output", "call_id": tool_call_id, "output": json.dumps(output)}
+        return await self._send({"type": "conversation.item.create", "item": item}) and await self._send(
+            {"type": "response.create"}
+        )
+
+    async def _carry_out(self, action: Action, mark: int) -> None:
+        if action.kind == "end_call":
+            timeout_s = getattr(action.tool, "goodbye_timeout_s", 10.0)
+            await self._wait_goodbye(mark, timeout_s)
+            self.call.request_end("end_call")
+            return
+        assert isinstance(action.tool, TransferCallTool)
+        await self._transfer(action.tool, mark)
+
+    async def _transfer(self, tool: TransferCallTool, mark: int) -> None:
+        await self._wait_goodbye(mark, TRANSFER_GOODBYE_S)
+        try:
+            await self.env.control.refer(self.call.call_id, target_uri=tool.target_uri)
+        except CallGoneError:
+            self.call.request_end("caller_hangup")
+            return
+        except CallControlError as err:
+            log_event(logging.ERROR, "call_transfer_failed", "refer failed; the call continues", error=err)
+            await self._send(
+                {
+                    "type": "conversation.item.create",
+                    "item": {
+                        "type": "message",
+                        "role": "system",
+                        "content": [
+                            {
+                                "type": "input_text",
+                                "text": "The transfer failed. Apologise and offer to help another way.",
+                            }
+                        ],
+                    },
+                }
+            )
+            await self._send({"type": "response.create"})
+            return
+        self.transfer_requested = True
+        log_event(logging.INFO, "call_transfer_requested", "transfer requested", target_uri=tool.target_uri)
+        with trio.move_on_after(tool.close_timeout_s):
+            await self.closed.wait()
+        self.call.request_end("transferred")
+
+    async def _wait_goodbye(self, mark: int, timeout_s: float) -> None:
+        """Wait until an audio buffer stops after ``mark`` (the goodbye has played), bounded."""
+        with trio.move_on_after(timeout_s):
+            while self.audio_stops <= mark:
+                await self._audio_changed.wait()
+
+    # -- io ---------------------------------------------------------------------------------
+
+    async def _send(self, event: dict[str, Any]) -> bool:
+        """Send one client event; False when the sideband is already closed."""
+        if self.ws is None:
+            return False
+        try:
+            await self.ws.send_message(json.dumps(event))
+        except ConnectionClosed:
+            return False
+        self.call.counters["events_sent"] += 1
+        return True
+
+    async def _teardown(self) -> None:
+        control = self.env.control
+        with trio.move_on_after(control.timeout_s + 2.0, shield=True):
+            if self.close_code != 1000:
+                try:
+                    await control.hangup(self.call.call_id)
+                except CallGoneError:
+                    pass
+                except CallControlError as err:
+                    log_event(logging.ERROR, "call_hangup_failed", "hangup failed", error=err)
+            if self.ws is not None:
+                with trio.move_on_after(SOCKET_CLOSE_S):
+                    await self.ws.aclose()
+            self.released.set()
+
+    def _log_end(self) -> None:
+        call = self.call
+        reason = call.end_reason or "unknown"
+        started = call.accepted_at if call.accepted_at is not None else call.received_at
+        duration_s = round(trio.current_time() - started, 3)
+        log_event(
+            logging.INFO,
+            "call_ended",
+            "call ended",
+            reason=reason,
+            duration_s=duration_s,
+            close_code=self.close_code,
+            tool_calls=call.counters["tool_calls"],
+        )
+        self.env.hooks.ended(call, reason=reason, duration_s=duration_s)

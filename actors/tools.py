@@ -1,0 +1,121 @@
+"""Running the tools a tenant configured, when the model calls them.
+
+A tool run turns the model's ``(name, arguments)`` into a JSON-ready output for the model and,
+for the call-control tools, an :class:`Action` the session carries out after the model has
+spoken (hang up, transfer).  Failures raise :mod:`actors.errors`; the session turns them into an
+error output, and the call continues.
+
+* ``end_call``: output ``{"ok": true}``; action: hang up once the goodbye has played.
+* ``transfer_call``: output ``{"ok": true}``; action: refer to the configured target.
+* ``http``: POST the JSON arguments to the tenant's HTTPS endpoint (host checked against
+  ``CALLVISOR_TOOL_ALLOWED_HOSTS`` when the tool was built; redirects are not followed), with a
+  timeout and a response size cap.  A JSON response is given to the model as is; anything else
+  as text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import trio
+from attrs import frozen
+
+from config.models import EndCallTool, HttpTool, ToolSpec, TransferCallTool
+
+from .errors import ToolArgsParseError, ToolExecutionError, ToolNotFoundError
+
+
+@frozen(kw_only=True)
+class Action:
+    """Something the session does after the model has answered: ``end_call`` or ``transfer``."""
+
+    kind: str
+    tool: ToolSpec
+
+
+@frozen(kw_only=True)
+class ToolResult:
+    output: dict[str, Any]
+    action: Action | None = None
+
+
+def find_tool(tools: Sequence[ToolSpec], name: str) -> ToolSpec:
+    for tool in tools:
+        if tool.name == name:
+            return tool
+    raise ToolNotFoundError(
+        f"the model called {name[:64]!r}, which this call does not have",
+        reason="tool_not_found",
+        context={"tool_name": name[:64], "available": [tool.name for tool in tools]},
+    )
+
+
+def parse_arguments(tool: ToolSpec, arguments: object) -> dict[str, Any]:
+    """The model's argument string as a JSON object."""
+    try:
+        parsed = json.loads(arguments) if isinstance(arguments, str) else None
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise ToolArgsParseError(
+            f"arguments for {tool.name} are not a JSON object",
+            reason="tool_args_invalid",
+            context={"tool_name": tool.name, "arguments_excerpt": str(arguments)[:80]},
+        )
+    return parsed
+
+
+async def run_tool(tool: ToolSpec, arguments: dict[str, Any], http: httpx.AsyncClient) -> ToolResult:
+    """Run one tool; the caller bounds it with a cancel scope."""
+    if isinstance(tool, EndCallTool):
+        return ToolResult(output={"ok": True, "status": "ending_call"}, action=Action(kind="end_call", tool=tool))
+    if isinstance(tool, TransferCallTool):
+        return ToolResult(output={"ok": True, "status": "transferring"}, action=Action(kind="transfer", tool=tool))
+    if isinstance(tool, HttpTool):
+        return ToolResult(output=await _post(tool, arguments, http))
+    raise ToolExecutionError(  # pragma: no cover - build_tools only makes the kinds above
+        f"no runner for tool {tool.name}", reason="tool_kind_unknown", context={"tool_name": tool.name}
+    )
+
+
+async def _post(tool: HttpTool, arguments: dict[str, Any], http: httpx.AsyncClient) -> dict[str, Any]:
+    context: dict[str, Any] = {"tool_name": tool.name}
+    try:
+        with trio.fail_after(tool.timeout_s):
+            async with http.stream(
+                "POST", tool.url, json=arguments, follow_redirects=False, timeout=tool.timeout_s
+            ) as response:
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > tool.max_response_bytes:
+                        raise ToolExecutionError(
+                            f"{tool.name} answered more than {tool.max_response_bytes} bytes",
+                            reason="tool_response_too_large",
+                            context=context,
+                        )
+    except trio.TooSlowError:
+        raise ToolExecutionError(
+            f"{tool.name} did not answer within {tool.timeout_s:g} s",
+            reason="tool_timeout",
+            context=context,
+        ) from None
+    except httpx.HTTPError as exc:
+        raise ToolExecutionError(
+            f"{tool.name} could not be reached", reason="tool_unreachable",
+            context={**context, "cause_type": type(exc).__name__},
+        ) from exc
+    if not 200 <= response.status_code < 300:
+        raise ToolExecutionError(
+            f"{tool.name} answered HTTP {response.status_code}",
+            reason="tool_http_error",
+            context={**context, "status": response.status_code},
+        )
+    try:
+        result = json.loads(body)
+    except ValueError:
+        return {"ok": True, "result": body.decode("utf-8", "replace")}
+    return {"ok": True, "result": result}

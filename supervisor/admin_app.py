@@ -1,0 +1,120 @@
+"""The operator port: the live actor tree, metrics, hangup, drain, readiness.
+
+Bound to ``CALLVISOR_ADMIN`` (loopback by default).  When ``ADMIN_TOKEN`` is set every route
+requires ``Authorization: Bearer <token>`` (compared in constant time); binding a non-loopback
+address without a token is refused at start-up by the settings.
+
+======================================  =========================================================
+``GET /actors``                          supervisor → calls → each call's child tasks
+``GET /actors/{call_id}``                one call (404 if not live here)
+``POST /actors/{call_id}/hangup``        end the call (reason ``operator_hangup``); 202
+``POST /drain``                          start draining (as SIGTERM does); 202
+``GET /ready``                           200 while admitting calls, 503 while draining
+``GET /metrics``                         Prometheus text
+======================================  =========================================================
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+from quart import Response, request
+from quart_trio import QuartTrio
+
+from actors.handle import CallHandle
+from actors.log import log_event
+
+from .supervisor import Supervisor
+
+
+def task_tree(task: trio.lowlevel.Task, depth: int = 0) -> list[dict[str, Any]]:
+    """The children of ``task``, read from trio's own task tree."""
+    if depth > 8:
+        return []
+    children = []
+    for nursery in task.child_nurseries:
+        for child in sorted(nursery.child_tasks, key=lambda t: t.name):
+            children.append({"task": child.name, "children": task_tree(child, depth + 1)})
+    return children
+
+
+def describe_call(call: CallHandle, now: float) -> dict[str, Any]:
+    view = dict(call.snapshot(now))
+    view["tasks"] = task_tree(call.task) if call.task is not None else []
+    return view
+
+
+def create_admin_app(
+    supervisor: Supervisor,
+    *,
+    admin_token: str | None,
+    request_drain: Callable[[], Awaitable[None] | None],
+) -> QuartTrio:
+    app = QuartTrio("callvisor.admin")
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    expected = f"Bearer {admin_token}".encode() if admin_token else None
+
+    @app.before_request
+    async def authorize() -> tuple[dict[str, Any], int] | None:
+        if expected is None:
+            return None
+        given = request.headers.get("Authorization", "").encode()
+        if hmac.compare_digest(given, expected):
+            return None
+        log_event(logging.WARNING, "admin_unauthorized", "operator request without a valid token", path=request.path[:100])
+        return {"ok": False, "error": "unauthorized"}, 401
+
+    @app.get("/actors")
+    async def actors() -> dict[str, Any]:
+        now = trio.current_time()
+        tree = supervisor.snapshot()
+        tree["calls"] = [describe_call(call, now) for call in supervisor.calls.values()]
+        return tree
+
+    @app.get("/actors/<call_id>")
+    async def actor(call_id: str) -> tuple[dict[str, Any], int]:
+        call = supervisor.calls.get(call_id)
+        if call is None:
+            return {"ok": False, "error": "call_not_found"}, 404
+        return describe_call(call, trio.current_time()), 200
+
+    @app.post("/actors/<call_id>/hangup")
+    async def hangup(call_id: str) -> tuple[dict[str, Any], int]:
+        call = supervisor.calls.get(call_id)
+        if call is None:
+            return {"ok": False, "error": "call_not_found"}, 404
+        first = call.request_end("operator_hangup")
+        log_event(
+            logging.INFO, "operator_hangup", "operator asked the call to end",
+            call_id=call_id, tenant_id=call.tenant_id, already_ending=not first,
+        )
+        return {"ok": True, "hangup": call_id, "already_ending": not first}, 202
+
+    @app.post("/drain")
+    async def drain() -> tuple[dict[str, Any], int]:
+        started = request_drain()
+        if started is not None:
+            await started
+        return {"ok": True, "draining": True}, 202
+
+    @app.get("/ready")
+    async def ready() -> tuple[dict[str, Any], int]:
+        if supervisor.draining:
+            return {"ok": False, "ready": False, "draining": True}, 503
+        return {"ok": True, "ready": True, "draining": False}, 200
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        supervisor.refresh_gauges()
+        body, content_type = supervisor.metrics.render()
+        return Response(body, content_type=content_type)
+
+    @app.errorhandler(404)
+    async def not_found(_error: Exception) -> tuple[dict[str, Any], int]:
+        return {"ok": False, "error": "not_found"}, 404
+
+    return app

@@ -1,0 +1,95 @@
+"""Deduplication: remember definitive outcomes by key (webhook-id, call_id).
+
+A delivery counts as handled only once its outcome is definitive.  While one delivery of a key is
+being decided, a concurrent delivery of the same key waits for it, then either answers as a
+duplicate (the first one settled) or decides itself (the first one failed and OpenAI must be
+able to redeliver).
+
+Memory is bounded: entries expire after ``ttl_s`` and the oldest are evicted past
+``max_entries``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Generic, TypeVar
+
+import trio
+
+T = TypeVar("T")
+
+DEFAULT_TTL_S = 24 * 3600.0
+DEFAULT_MAX_ENTRIES = 100_000
+
+
+class Claim(Generic[T]):
+    """One delivery's hold on a key; ``previous`` is set when the key was already settled."""
+
+    def __init__(self, previous: T | None) -> None:
+        self.previous = previous
+        self.outcome: T | None = None
+
+    @property
+    def duplicate(self) -> bool:
+        return self.previous is not None
+
+    def settle(self, outcome: T) -> None:
+        """Record a definitive outcome; later deliveries of the key are duplicates."""
+        self.outcome = outcome
+
+
+class Ledger(Generic[T]):
+    """In-process ledger of definitive outcomes."""
+
+    def __init__(
+        self, *, ttl_s: float = DEFAULT_TTL_S, max_entries: int = DEFAULT_MAX_ENTRIES
+    ) -> None:
+        self._ttl_s = ttl_s
+        self._max_entries = max_entries
+        self._settled: OrderedDict[str, tuple[float, T]] = OrderedDict()
+        self._pending: dict[str, trio.Event] = {}
+
+    def __len__(self) -> int:
+        return len(self._settled)
+
+    def lookup(self, key: str) -> T | None:
+        """The settled outcome of ``key``, if any (expired entries are dropped)."""
+        self._expire()
+        entry = self._settled.get(key)
+        return None if entry is None else entry[1]
+
+    @asynccontextmanager
+    async def claim(self, key: str) -> AsyncIterator[Claim[T]]:
+        """Hold ``key`` for one delivery; waits while another delivery holds it."""
+        while (pending := self._pending.get(key)) is not None:
+            await pending.wait()
+        previous = self.lookup(key)
+        claim: Claim[T] = Claim(previous)
+        if previous is not None:
+            yield claim
+            return
+        done = trio.Event()
+        self._pending[key] = done
+        try:
+            yield claim
+        finally:
+            del self._pending[key]
+            if claim.outcome is not None:
+                self._remember(key, claim.outcome)
+            done.set()
+
+    def _remember(self, key: str, outcome: T) -> None:
+        self._settled[key] = (trio.current_time() + self._ttl_s, outcome)
+        self._settled.move_to_end(key)
+        while len(self._settled) > self._max_entries:
+            self._settled.popitem(last=False)
+
+    def _expire(self) -> None:
+        now = trio.current_time()
+        while self._settled:
+            key, (expires_at, _) = next(iter(self._settled.items()))
+            if expires_at > now:
+                break
+            del self._settled[key]

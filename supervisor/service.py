@@ -1,0 +1,177 @@
+"""The whole process: supervisor, public and operator HTTP servers, signals, drain.
+
+::
+
+    serve_callvisor
+     ├─ Supervisor.run                 call actors (one-for-one)
+     └─ servers nursery
+          ├─ hypercorn public app      POST /webhooks/openai, GET /health
+          ├─ hypercorn operator app    /actors, /metrics, /ready, hangup, drain
+          ├─ signal watcher            SIGTERM/SIGINT → drain
+          └─ lifecycle                 drain → stop the servers → stop the supervisor
+
+Stopping: a signal or ``POST /drain`` starts a drain (new calls are rejected with SIP 503, live
+calls get ``CALLVISOR_DRAIN_GRACE_S`` to finish, the rest are hung up); then both servers shut
+down gracefully and ``serve_callvisor`` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+import httpx
+import trio
+from attrs import frozen
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from actors.control import CallControl
+from actors.log import log_event
+from actors.session import run_session
+from config.settings import Bind, Settings
+from config.source import TenantSource
+
+from .admin_app import create_admin_app
+from .intake import WebhookIntake
+from .metrics import Metrics
+from .public_app import create_public_app
+from .supervisor import Supervisor
+
+
+@frozen(kw_only=True)
+class ServiceInfo:
+    public_url: str
+    admin_url: str
+    service: Service
+
+
+def _hypercorn_config(bind: Bind) -> HypercornConfig:
+    config = HypercornConfig()
+    host = f"[{bind.host}]" if ":" in bind.host else bind.host
+    config.bind = [f"{host}:{bind.port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.graceful_timeout = 5.0
+    config.keep_alive_max_requests = 100_000
+    return config
+
+
+class Service:
+    """The parts of one callvisor process, wired together."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        source: TenantSource,
+        *,
+        control: CallControl,
+        tool_http: httpx.AsyncClient,
+    ) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.supervisor = Supervisor(
+            settings=settings,
+            source=source,
+            control=control,
+            metrics=self.metrics,
+            run_session=run_session,
+            tool_http=tool_http,
+        )
+        self.intake = WebhookIntake(settings=settings, supervisor=self.supervisor, metrics=self.metrics)
+        self.public_app = create_public_app(self.intake, self.supervisor)
+        self.admin_app = create_admin_app(
+            self.supervisor, admin_token=settings.admin_token, request_drain=self.request_stop
+        )
+        self._stop = trio.Event()
+
+    def request_stop(self) -> None:
+        """Start a drain followed by shutdown (idempotent; returns at once)."""
+        if not self._stop.is_set():
+            self.supervisor.draining = True
+            self._stop.set()
+
+    async def _lifecycle(self, stop_servers: trio.Event) -> None:
+        await self._stop.wait()
+        await self.supervisor.drain(self.settings.drain_grace_s)
+        stop_servers.set()
+
+    async def _watch_signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log_event(logging.WARNING, "signal_received", "signal received; draining", signal=signal.Signals(signum).name)
+                self.request_stop()
+
+    async def serve(
+        self,
+        *,
+        handle_signals: bool = True,
+        task_status: trio.TaskStatus[ServiceInfo] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        settings = self.settings
+        async with trio.open_nursery() as outer:
+            await outer.start(self.supervisor.run)
+            if handle_signals:
+                outer.start_soon(self._watch_signals, name="signal-watcher")
+            stop_servers = trio.Event()
+            async with trio.open_nursery() as servers:
+                public = await servers.start(
+                    partial(
+                        hypercorn_serve,
+                        self.public_app,
+                        _hypercorn_config(settings.http_bind),
+                        shutdown_trigger=stop_servers.wait,
+                    )
+                )
+                admin = await servers.start(
+                    partial(
+                        hypercorn_serve,
+                        self.admin_app,
+                        _hypercorn_config(settings.admin_bind),
+                        shutdown_trigger=stop_servers.wait,
+                    )
+                )
+                servers.start_soon(self._lifecycle, stop_servers, name="lifecycle")
+                log_event(
+                    logging.INFO, "service_started", "callvisor is serving",
+                    public=public[0], admin=admin[0], replica_id=settings.replica_id,
+                    max_concurrent_calls=settings.max_concurrent_calls,
+                )
+                task_status.started(ServiceInfo(public_url=public[0], admin_url=admin[0], service=self))
+            # Both servers have shut down (bounded by their graceful_timeout) after the drain.
+            outer.cancel_scope.cancel()
+        log_event(logging.INFO, "service_stopped", "callvisor stopped")
+
+
+@asynccontextmanager
+async def open_service(
+    settings: Settings,
+    source: TenantSource,
+    *,
+    tool_transport: httpx.AsyncBaseTransport | None = None,
+) -> AsyncIterator[Service]:
+    """Build a Service with its HTTP clients, closing them on exit.
+
+    ``tool_transport`` replaces the network under the http tools' client (the demo answers
+    for the example tenant's tool endpoint with an ``httpx.MockTransport``).
+    """
+    control = CallControl.create(
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url,
+        timeout_s=settings.call_control_timeout_s,
+    )
+    try:
+        async with httpx.AsyncClient(follow_redirects=False, transport=tool_transport) as tool_http:
+            yield Service(settings, source, control=control, tool_http=tool_http)
+    finally:
+        with trio.move_on_after(2.0, shield=True):
+            await control.aclose()
+
+
+async def run_service(settings: Settings, source: TenantSource) -> None:
+    """``callvisor serve``: run until a signal (or POST /drain) and the drain that follows."""
+    async with open_service(settings, source) as service:
+        await service.serve()

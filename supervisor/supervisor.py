@@ -1,0 +1,180 @@
+"""The supervisor: one nursery that owns every call actor, one-for-one.
+
+``Supervisor.run`` is started beside the HTTP servers (never inside a request).  The webhook
+handler calls :meth:`Supervisor.start_call`, which starts a call actor in the supervisor's nursery
+with ``nursery.start`` and returns the actor's decision; the actor then lives on in the
+supervisor's nursery, not the request's.
+
+The supervisor is also each actor's :class:`~actors.call.Admission` (capacity slot + registry
+entry, entered and left by the actor's own task) and its :class:`~actors.call.CallHooks`
+(metrics).  A call's failure ends only that call: actors catch everything at their boundary.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+import httpx
+import trio
+
+from actors.call import CallEnv, CallRefused, IncomingCall, SessionRunner, run_call
+from actors.control import CallControl
+from actors.decision import Decision
+from actors.handle import CallHandle
+from actors.log import log_event
+from config.settings import Settings
+from config.source import TenantSource
+
+from .capacity import LocalCapacity
+from .ledger import Ledger
+from .metrics import Metrics
+
+
+class Supervisor:
+    """Owns the call actors of this process."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        source: TenantSource,
+        control: CallControl,
+        metrics: Metrics,
+        run_session: SessionRunner,
+        tool_http: httpx.AsyncClient,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.capacity = LocalCapacity(settings.max_concurrent_calls)
+        self.calls: dict[str, CallHandle] = {}
+        self.draining = False
+        self.started_at: float | None = None
+        self.decisions: Ledger[Decision] = Ledger()
+        self.env = CallEnv(
+            settings=settings,
+            source=source,
+            control=control,
+            admission=self,
+            hooks=self,
+            run_session=run_session,
+            tool_http=tool_http,
+        )
+        self._nursery: trio.Nursery | None = None
+        self._idle = trio.Event()
+        self._idle.set()
+        metrics.capacity_limit.labels(scope="global").set(settings.max_concurrent_calls)
+
+    # -- running -----------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[Supervisor] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run until cancelled; call actors live in this task's nursery."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            self.started_at = trio.current_time()
+            task_status.started(self)
+            try:
+                await trio.sleep_forever()
+            finally:
+                self._nursery = None
+
+    async def start_call(self, incoming: IncomingCall) -> tuple[Decision, bool]:
+        """Decide ``incoming`` in a new call actor; returns (decision, duplicate).
+
+        A call_id that already has a definitive decision is never started twice: the earlier
+        decision is returned with ``duplicate=True``.
+        """
+        if self._nursery is None:
+            raise RuntimeError("the supervisor is not running")
+        nursery = self._nursery
+        async with self.decisions.claim(incoming.call_id) as claim:
+            if claim.previous is not None:
+                return claim.previous, True
+            decision: Decision = await nursery.start(
+                partial(run_call, incoming, self.env), name=f"call:{incoming.call_id}"
+            )
+            if decision.definitive:
+                claim.settle(decision)
+            return decision, False
+
+    # -- drain -------------------------------------------------------------------------------
+
+    async def drain(self, grace_s: float) -> None:
+        """Stop admitting, let live calls finish for ``grace_s``, then end the rest."""
+        if not self.draining:
+            self.draining = True
+            log_event(
+                logging.WARNING, "drain_started", "draining: new calls are rejected",
+                live_calls=len(self.calls), grace_s=grace_s,
+            )
+        with trio.move_on_after(grace_s):
+            await self._idle.wait()
+        remaining = list(self.calls.values())
+        for call in remaining:
+            call.request_end("drain")
+        # Each actor's teardown is bounded; this bound only guards against a bug.
+        with trio.move_on_after(self.settings.call_control_timeout_s * 2 + 5):
+            await self._idle.wait()
+        log_event(
+            logging.WARNING, "drain_finished", "drain finished",
+            ended_by_drain=len(remaining), live_calls=len(self.calls),
+        )
+
+    # -- Admission ---------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def slot(self, call: CallHandle, *, tenant_limit: int | None) -> AsyncIterator[None]:
+        if self.draining:
+            raise CallRefused("draining")
+        tenant_id = call.tenant_id or "unknown"
+        async with self.capacity.hold(tenant_id, tenant_limit=tenant_limit):
+            self.calls[call.call_id] = call
+            if self._idle.is_set():
+                self._idle = trio.Event()
+            try:
+                yield
+            finally:
+                del self.calls[call.call_id]
+                if not self.calls:
+                    self._idle.set()
+
+    # -- CallHooks ---------------------------------------------------------------------------
+
+    def decided(self, decision: Decision, *, intake_s: float) -> None:
+        self.metrics.calls_total.labels(
+            outcome=decision.outcome.value, reason=decision.reason or ""
+        ).inc()
+        if math.isfinite(intake_s) and intake_s >= 0:
+            self.metrics.intake_seconds.observe(intake_s)
+
+    def ended(self, call: CallHandle, *, reason: str, duration_s: float) -> None:
+        self.metrics.calls_total.labels(outcome="ended", reason=reason).inc()
+
+    def fallback_used(self) -> None:
+        self.metrics.fallback_instructions_used.inc()
+
+    def tool_run(self, tool: str, outcome: str) -> None:
+        self.metrics.tool_runs_total.labels(tool=tool, outcome=outcome).inc()
+
+    # -- observation -------------------------------------------------------------------------
+
+    def refresh_gauges(self) -> None:
+        """Set the gauges from the live state (called before each /metrics scrape)."""
+        self.metrics.calls_active.clear()
+        for tenant_id, used in self.capacity.by_tenant.items():
+            self.metrics.calls_active.labels(tenant_id=tenant_id).set(used)
+        self.metrics.capacity_in_use.labels(scope="global").set(self.capacity.in_use)
+
+    def snapshot(self) -> dict[str, Any]:
+        now = trio.current_time()
+        return {
+            "replica_id": self.settings.replica_id,
+            "uptime_s": None if self.started_at is None else round(now - self.started_at, 3),
+            "draining": self.draining,
+            "capacity": self.capacity.snapshot(),
+            "calls": [call.snapshot(now) for call in self.calls.values()],
+        }
