@@ -250,11 +250,11 @@ async def _decide_and_run(
     try:
         await env.control.accept(call.call_id, plan.accept_session())
     except CallGoneError as err:
-        log_event(logging.WARNING, "call_gone", "accept: the caller is gone", error=err)
+        log_event(logging.WARNING, err.event, "accept: the caller is gone", error=err)
         reporter.report(Decision(outcome=Outcome.GONE, call_id=call.call_id, tenant_id=tenant_id))
         return
     except CallControlError as err:
-        log_event(logging.ERROR, "call_accept_failed", "accept failed; OpenAI will redeliver", error=err)
+        log_event(logging.ERROR, err.event, "accept failed; OpenAI will redeliver", error=err)
         reporter.report(
             Decision(
                 outcome=Outcome.FAILED,
@@ -290,11 +290,11 @@ async def _reject(
     try:
         await env.control.reject(call.call_id, sip_status=sip_status)
     except CallGoneError as err:
-        log_event(logging.WARNING, "call_gone", "reject: the caller is gone", error=err)
+        log_event(logging.WARNING, err.event, "reject: the caller is gone", error=err)
         reporter.report(Decision(outcome=Outcome.GONE, call_id=call.call_id, tenant_id=call.tenant_id))
         return
     except CallControlError as err:
-        log_event(logging.ERROR, "call_reject_failed", "reject failed; OpenAI will redeliver", error=err)
+        log_event(logging.ERROR, err.event, "reject failed; OpenAI will redeliver", error=err)
         reporter.report(
             Decision(
                 outcome=Outcome.FAILED,

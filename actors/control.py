@@ -27,15 +27,48 @@ from config.errors import ApplicationError
 
 
 class CallControlError(ApplicationError):
-    """A call control request failed; ``context`` has ``action`` and ``status``."""
+    """A call control request failed; ``context`` has ``action`` and ``status``.
 
-    event = "call_control_failed"
+    Raised as the subclass for the action, which names the event it is logged under.
+    """
+
+
+class CallAcceptError(CallControlError):
+    """Accept failed; OpenAI is asked to redeliver (HTTP 503)."""
+
+    event = "call_accept_failed"
+
+
+class CallRejectError(CallControlError):
+    """Reject failed; OpenAI is asked to redeliver (HTTP 503)."""
+
+    event = "call_reject_failed"
+
+
+class CallHangupError(CallControlError):
+    """Hangup failed at the end of a call."""
+
+    event = "call_hangup_failed"
+
+
+class CallReferError(CallControlError):
+    """Refer (transfer) failed; the call continues."""
+
+    event = "call_transfer_failed"
 
 
 class CallGoneError(CallControlError):
-    """OpenAI answered 404: the call no longer exists."""
+    """OpenAI answered 404: the call no longer exists (whatever the action)."""
 
     event = "call_gone"
+
+
+_FAILURE_BY_ACTION: dict[str, type[CallControlError]] = {
+    "accept": CallAcceptError,
+    "reject": CallRejectError,
+    "hangup": CallHangupError,
+    "refer": CallReferError,
+}
 
 
 class CallControl:
@@ -73,11 +106,12 @@ class CallControl:
 
     async def _call(self, action: str, call_id: str, request: Callable[[], Awaitable[None]]) -> None:
         context: dict[str, Any] = {"action": action}
+        failure = _FAILURE_BY_ACTION[action]
         try:
             with trio.fail_after(self.timeout_s):
                 await request()
         except trio.TooSlowError:
-            raise CallControlError(
+            raise failure(
                 f"{action} did not complete within {self.timeout_s:g} s",
                 reason="timeout",
                 context=context,
@@ -90,16 +124,16 @@ class CallControl:
             ) from exc
         except openai.APIStatusError as exc:
             family = "openai_5xx" if exc.status_code >= 500 else "openai_4xx"
-            raise CallControlError(
+            raise failure(
                 f"{action} answered HTTP {exc.status_code}",
                 reason=family,
                 context={**context, "status": exc.status_code, "request_id": exc.request_id},
             ) from exc
         except openai.APITimeoutError as exc:
-            raise CallControlError(
+            raise failure(
                 f"{action} timed out", reason="timeout", context=context
             ) from exc
         except openai.APIConnectionError as exc:
-            raise CallControlError(
+            raise failure(
                 f"{action} could not reach OpenAI", reason="connection_error", context=context
             ) from exc

@@ -295,7 +295,7 @@ class _Session:
             self.call.request_end("caller_hangup")
             return
         except CallControlError as err:
-            log_event(logging.ERROR, "call_transfer_failed", "refer failed; the call continues", error=err)
+            log_event(logging.ERROR, err.event, "refer failed; the call continues", error=err)
             await self._send(
                 {
                     "type": "conversation.item.create",
@@ -347,7 +347,7 @@ class _Session:
                 except CallGoneError:
                     pass
                 except CallControlError as err:
-                    log_event(logging.ERROR, "call_hangup_failed", "hangup failed", error=err)
+                    log_event(logging.ERROR, err.event, "hangup failed", error=err)
             if self.ws is not None:
                 with trio.move_on_after(SOCKET_CLOSE_S):
                     await self.ws.aclose()

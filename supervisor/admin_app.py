@@ -56,6 +56,7 @@ def create_admin_app(
 ) -> QuartTrio:
     app = QuartTrio("callvisor.admin")
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     expected = f"Bearer {admin_token}".encode() if admin_token else None
 
     @app.before_request

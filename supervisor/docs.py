@@ -47,7 +47,8 @@ def render_troubleshooting(sip_status: Mapping[str, int] | None = None) -> str:
     (``actors.decision.SIP_STATUS_BY_REASON``, see :func:`load_sip_status`); without it the page
     has no SIP section.
     """
-    _import_optional("actors.errors")  # registers the tool errors in the exception tree
+    for module in ("actors.errors", "actors.control"):  # register their errors in the tree
+        _import_optional(module)
     parts = [
         _intro(),
         _reading_logs(),

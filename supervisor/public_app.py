@@ -18,6 +18,7 @@ def create_public_app(intake: WebhookIntake, supervisor: Supervisor) -> QuartTri
     app = QuartTrio("callvisor.public")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]
 
     @app.post("/webhooks/openai")
     async def openai_webhook() -> tuple[dict[str, Any], int]:

@@ -87,3 +87,21 @@ def log_lines() -> Iterator[LogLines]:
 @pytest.fixture
 def mock_clock() -> trio.testing.MockClock:
     return trio.testing.MockClock(autojump_threshold=0.2)
+
+
+@pytest.fixture
+def rig_env() -> dict[str, str]:
+    """Environment overrides for ``rig``; override this fixture in a test module."""
+    return {}
+
+
+@pytest.fixture
+async def rig(rig_env: dict[str, str]) -> Any:
+    """A simulated platform and a real callvisor on loopback (see tests/rig.py).
+
+    Use with ``mock_clock``: the rig has real sockets.
+    """
+    from tests.rig import open_rig
+
+    async with open_rig(rig_env) as rig:
+        yield rig

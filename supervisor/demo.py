@@ -1,0 +1,439 @@
+"""``callvisor demo``: every intake and call-lifecycle scenario against the simulated platform.
+
+Starts the simulated OpenAI platform and a real callvisor (``config/examples/tenants.yaml``) on
+free loopback ports, places one call per scenario, and prints a table: scenario, expected
+outcome, the HTTP response callvisor gave, what the platform received, and the log events.
+It ends with the live actor tree and the capacity, which must be back at zero.  Exit status 0
+only when every scenario ended as expected.
+
+The example tenant's http tool (``https://tools.acme.example/orders``) is answered by an
+``httpx.MockTransport``: order ``A1`` is found, order ``FAIL`` gets a 503.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TextIO
+
+import httpx
+import trio
+from attrs import define, field
+
+from .harness import LogTap, open_callvisor, settings_for
+from .service import ServiceInfo
+from .testing import (
+    SimulatedPlatform,
+    WebhookSigner,
+    incoming_call_event,
+    new_secret,
+    open_platform,
+    place_call,
+)
+
+ACME = "sip:+18005551212@sip.example.com"
+GLOBEX = "sip:+18005550100@sip.example.com"
+SCENARIO_TIMEOUT_S = 20.0
+
+
+@define
+class Observed:
+    """What one scenario saw, and whether it matched the expectation."""
+
+    http: str = ""
+    platform: str = ""
+    log: str = ""
+    problems: list[str] = field(factory=list)
+
+    def check(self, condition: bool, problem: str) -> None:
+        if not condition:
+            self.problems.append(problem)
+
+
+@define
+class Demo:
+    platform: SimulatedPlatform
+    signer: WebhookSigner
+    info: ServiceInfo
+    http: httpx.AsyncClient
+    logs: LogTap
+
+    async def place(self, call_id: str, *, to: str = ACME, **kwargs: Any) -> httpx.Response:
+        event = incoming_call_event(call_id, to=to)
+        return await place_call(
+            self.info.public_url, self.signer, event, platform=self.platform, client=self.http, **kwargs
+        )
+
+    async def session_up(self, call_id: str) -> None:
+        """Until the call's sideband is up on both sides."""
+        await self.logs.wait_for("call_session_started", call_id=call_id)
+        await self.platform.call(call_id).wait_connected()
+
+    def actions(self, call_id: str) -> str:
+        parts = []
+        for request in self.platform.requests_for(call_id):
+            detail = ""
+            if request.action == "reject" and request.body:
+                detail = f"({request.body.get('status_code')})"
+            elif request.action == "accept" and request.body:
+                detail = f"({len(request.body.get('tools', []))} tools)"
+            elif request.action == "refer" and request.body:
+                detail = f"({request.body.get('target_uri')})"
+            parts.append(f"{request.action}{detail}")
+        return ", ".join(parts) or "nothing"
+
+    def events(self, call_id: str | None, *names: str) -> str:
+        lines = [
+            line for line in self.logs.lines
+            if line.get("call_id") == call_id and (not names or line.get("event") in names)
+        ]
+        shown = []
+        for line in lines:
+            reason = (line.get("error") or {}).get("reason") or line.get("reason")
+            shown.append(f"{line['event']}({reason})" if reason else line["event"])
+        return ", ".join(shown)
+
+
+def _http(response: httpx.Response) -> str:
+    return f"{response.status_code} {json.dumps(response.json(), separators=(',', ':'))}"
+
+
+Scenario = tuple[str, str, Callable[[Demo], Awaitable[Observed]]]
+
+
+# -- intake ---------------------------------------------------------------------------------
+
+
+async def healthy(demo: Demo) -> Observed:
+    seen = Observed()
+    response = await demo.place("rtc_demo_healthy")
+    await demo.session_up("rtc_demo_healthy")
+    seen.http = _http(response)
+    seen.check(response.json() == {"ok": True, "accepted": "rtc_demo_healthy"}, "not accepted")
+    accept = demo.platform.requests_for("rtc_demo_healthy")[0]
+    seen.check(accept.body is not None and len(accept.body.get("tools", [])) == 3, "tools missing")
+    await demo.platform.call("rtc_demo_healthy").caller_hangup()
+    await demo.logs.wait_for("call_ended", call_id="rtc_demo_healthy")
+    seen.platform = demo.actions("rtc_demo_healthy")
+    seen.log = demo.events("rtc_demo_healthy", "call_accepted", "call_session_started", "call_ended")
+    return seen
+
+
+def rejection(call_id: str, to: str, reason: str, sip: int, event: str) -> Callable[[Demo], Awaitable[Observed]]:
+    async def scenario(demo: Demo) -> Observed:
+        seen = Observed()
+        response = await demo.place(call_id, to=to)
+        seen.http = _http(response)
+        seen.check(response.json() == {"ok": True, "rejected": reason}, f"not rejected as {reason}")
+        bodies = [r.body for r in demo.platform.requests_for(call_id) if r.action == "reject"]
+        seen.check(bodies == [{"status_code": sip}], f"reject({sip}) not sent")
+        seen.platform = demo.actions(call_id)
+        seen.log = demo.events(call_id, event, "call_rejected")
+        seen.check(bool(demo.logs.events(event, call_id=call_id)), f"{event} not logged")
+        return seen
+
+    return scenario
+
+
+async def tool_build_error(demo: Demo) -> Observed:
+    seen = Observed()
+    call_id = "rtc_demo_piedpiper"
+    response = await demo.place(call_id, to="sip:+18005550104@sip.example.com")
+    seen.http = _http(response)
+    seen.check(response.json() == {"ok": True, "accepted": call_id}, "not accepted")
+    accept = demo.platform.requests_for(call_id)[0]
+    seen.check(accept.body is not None and "tools" not in accept.body, "accepted with tools")
+    seen.check(bool(demo.logs.events("tool_build_error", call_id=call_id)), "tool_build_error not logged")
+    await demo.session_up(call_id)
+    await demo.platform.call(call_id).caller_hangup()
+    await demo.logs.wait_for("call_ended", call_id=call_id)
+    seen.platform = demo.actions(call_id)
+    seen.log = demo.events(call_id, "tool_build_error", "call_accepted")
+    return seen
+
+
+async def bad_signature(demo: Demo) -> Observed:
+    seen = Observed()
+    body = json.dumps(incoming_call_event("rtc_demo_forged")).encode()
+    forger = WebhookSigner(new_secret())
+    headers = forger.sign(body, webhook_id="wh_demo_forged", timestamp=int(time.time()))
+    response = await demo.http.post(f"{demo.info.public_url}/webhooks/openai", content=body, headers=headers)
+    seen.http = _http(response)
+    seen.check(response.status_code == 401, "not 401")
+    seen.platform = demo.actions("rtc_demo_forged")
+    seen.check(seen.platform == "nothing", "the platform was called")
+    failures = demo.logs.events("webhook_verification_failed")
+    seen.check(bool(failures) and failures[-1].get("reason") == "bad_signature", "not logged")
+    seen.log = "webhook_verification_failed(bad_signature)" if failures else ""
+    return seen
+
+
+async def duplicate(demo: Demo) -> Observed:
+    seen = Observed()
+    call_id = "rtc_demo_duplicate"
+    first = await demo.place(call_id, webhook_id="wh_demo_duplicate")
+    second = await demo.place(call_id, webhook_id="wh_demo_duplicate")
+    seen.http = f"{_http(first)} then {_http(second)}"
+    seen.check(second.json() == {"ok": True, "duplicate": True}, "second delivery not a duplicate")
+    accepts = [r for r in demo.platform.requests_for(call_id) if r.action == "accept"]
+    seen.check(len(accepts) == 1, "accepted twice")
+    await demo.session_up(call_id)
+    await demo.platform.call(call_id).caller_hangup()
+    await demo.logs.wait_for("call_ended", call_id=call_id)
+    seen.platform = demo.actions(call_id)
+    seen.log = demo.events(call_id, "call_accepted", "duplicate_webhook_id")
+    return seen
+
+
+async def accept_500_redelivered(demo: Demo) -> Observed:
+    seen = Observed()
+    call_id = "rtc_demo_retry"
+    demo.platform.fail("accept", call_id=call_id, status=500, times=1)
+    first = await demo.place(call_id, webhook_id="wh_demo_retry")
+    second = await demo.place(call_id, webhook_id="wh_demo_retry")
+    seen.http = f"{_http(first)} then {_http(second)}"
+    seen.check(first.status_code == 503, "first delivery not 503")
+    seen.check(second.json() == {"ok": True, "accepted": call_id}, "redelivery not accepted")
+    await demo.session_up(call_id)
+    await demo.platform.call(call_id).caller_hangup()
+    await demo.logs.wait_for("call_ended", call_id=call_id)
+    seen.platform = demo.actions(call_id) + " (first accept answered 500)"
+    seen.log = demo.events(call_id, "call_accept_failed", "call_accepted")
+    return seen
+
+
+# -- call lifecycle ---------------------------------------------------------------------------
+
+
+async def capacity(demo: Demo) -> Observed:
+    seen = Observed()
+    first = await demo.place("rtc_demo_globex_1", to=GLOBEX)
+    await demo.session_up("rtc_demo_globex_1")
+    second = await demo.place("rtc_demo_globex_2", to=GLOBEX)
+    seen.http = f"{_http(first)} then {_http(second)}"
+    seen.check(second.json() == {"ok": True, "rejected": "capacity"}, "second call not rejected")
+    rejected = demo.logs.events("call_rejected", call_id="rtc_demo_globex_2")
+    seen.check(bool(rejected) and rejected[0].get("reason") == "tenant_capacity", "reason not tenant_capacity")
+    await demo.platform.call("rtc_demo_globex_1").caller_hangup()
+    await demo.logs.wait_for("call_ended", call_id="rtc_demo_globex_1")
+    seen.platform = f"1: {demo.actions('rtc_demo_globex_1')}; 2: {demo.actions('rtc_demo_globex_2')}"
+    seen.log = demo.events("rtc_demo_globex_2", "call_rejected")
+    return seen
+
+
+def tool_error(call_id: str, name: str, arguments: str, reason: str) -> Callable[[Demo], Awaitable[Observed]]:
+    async def scenario(demo: Demo) -> Observed:
+        seen = Observed()
+        response = await demo.place(call_id)
+        seen.http = _http(response)
+        await demo.session_up(call_id)
+        call = demo.platform.call(call_id)
+        tool_call_id = await call.function_call(name, arguments)
+        output = await call.wait_tool_output(tool_call_id)
+        result = json.loads(output["item"]["output"])
+        seen.check(result.get("ok") is False and result.get("error") == reason, f"model not told {reason}")
+        failure = await demo.logs.wait_for("tool_execution_failed", call_id=call_id)
+        seen.check(failure["error"]["reason"] == reason, "wrong reason logged")
+        await call.wait_for_client_event("response.create", nth=2)
+        seen.check(call.live_connections == 1, "the call did not continue")
+        await call.caller_hangup()
+        await demo.logs.wait_for("call_ended", call_id=call_id)
+        seen.platform = f"{demo.actions(call_id)}; model got error {reason}"
+        seen.log = demo.events(call_id, "tool_execution_failed", "call_ended")
+        return seen
+
+    return scenario
+
+
+async def working_tool(demo: Demo) -> Observed:
+    seen = Observed()
+    call_id = "rtc_demo_tool_ok"
+    seen.http = _http(await demo.place(call_id))
+    await demo.session_up(call_id)
+    call = demo.platform.call(call_id)
+    output = await call.wait_tool_output(await call.function_call("lookup_order", '{"order_id": "A1"}'))
+    result = json.loads(output["item"]["output"])
+    seen.check(result == {"ok": True, "result": {"order_id": "A1", "status": "shipped"}}, "wrong result")
+    await call.caller_hangup()
+    await demo.logs.wait_for("call_ended", call_id=call_id)
+    seen.platform = f"{demo.actions(call_id)}; model got the order"
+    seen.log = demo.events(call_id, "call_ended")
+    return seen
+
+
+async def end_call(demo: Demo) -> Observed:
+    seen = Observed()
+    call_id = "rtc_demo_end_call"
+    seen.http = _http(await demo.place(call_id))
+    await demo.session_up(call_id)
+    await demo.platform.call(call_id).function_call("end_call", '{"reason": "caller is done"}')
+    ended = await demo.logs.wait_for("call_ended", call_id=call_id)
+    seen.check(ended.get("reason") == "end_call", "not ended by end_call")
+    seen.check(demo.actions(call_id).endswith("hangup"), "no hangup")
+    seen.platform = demo.actions(call_id)
+    seen.log = f"call_ended({ended.get('reason')})"
+    return seen
+
+
+async def transfer(demo: Demo) -> Observed:
+    seen = Observed()
+    call_id = "rtc_demo_transfer"
+    seen.http = _http(await demo.place(call_id))
+    await demo.session_up(call_id)
+    await demo.platform.call(call_id).function_call("transfer_call", "{}")
+    ended = await demo.logs.wait_for("call_ended", call_id=call_id)
+    seen.check(ended.get("reason") == "transferred", "not transferred")
+    seen.check("refer(tel:+14155550123)" in demo.actions(call_id), "no refer")
+    seen.platform = demo.actions(call_id)
+    seen.log = demo.events(call_id, "call_transfer_requested", "call_ended")
+    return seen
+
+
+async def caller_hangup(demo: Demo) -> Observed:
+    seen = Observed()
+    call_id = "rtc_demo_hangup"
+    seen.http = _http(await demo.place(call_id))
+    await demo.session_up(call_id)
+    await demo.platform.call(call_id).abort()
+    ended = await demo.logs.wait_for("call_ended", call_id=call_id)
+    seen.check(ended.get("reason") == "caller_hangup", "not caller_hangup")
+    seen.platform = demo.actions(call_id) + " (sideband dropped without a close frame)"
+    seen.log = f"call_ended({ended.get('reason')}, close_code={ended.get('close_code')})"
+    return seen
+
+
+async def session_never_starts(demo: Demo) -> Observed:
+    seen = Observed()
+    call_id = "rtc_demo_no_session"
+    demo.platform.fail_connect(call_id=call_id, times=100)
+    seen.http = _http(await demo.place(call_id))
+    ended = await demo.logs.wait_for("call_ended", call_id=call_id)
+    seen.check(ended.get("reason") == "session_start_failed", "wrong end reason")
+    seen.check(bool(demo.logs.events("call_session_start_failed", call_id=call_id)), "not logged")
+    seen.check(demo.actions(call_id).endswith("hangup"), "not hung up")
+    seen.platform = demo.actions(call_id)
+    seen.log = demo.events(call_id, "call_session_start_failed", "call_ended")
+    return seen
+
+
+async def operator_hangup(demo: Demo) -> Observed:
+    seen = Observed()
+    call_id = "rtc_demo_operator"
+    seen.http = _http(await demo.place(call_id))
+    await demo.session_up(call_id)
+    response = await demo.http.post(f"{demo.info.admin_url}/actors/{call_id}/hangup")
+    seen.check(response.status_code == 202, "hangup not accepted by the operator port")
+    ended = await demo.logs.wait_for("call_ended", call_id=call_id)
+    seen.check(ended.get("reason") == "operator_hangup", "wrong end reason")
+    seen.platform = demo.actions(call_id)
+    seen.log = demo.events(call_id, "operator_hangup", "call_ended")
+    return seen
+
+
+SCENARIOS: list[Scenario] = [
+    ("healthy tenant (acme-corp)", "200 accepted, greeting sent", healthy),
+    ("unknown number", "rejected tenant_resolution_failed, SIP 404",
+     rejection("rtc_demo_unknown", "sip:+18005550199@sip.example.com", "tenant_resolution_failed", 404, "tenant_resolution_failed")),
+    ("no state document (initech)", "rejected tenant_not_configured, SIP 480",
+     rejection("rtc_demo_initech", "sip:+18005550101@sip.example.com", "tenant_not_configured", 480, "tenant_not_configured")),
+    ("empty greeting (umbrella)", "rejected instructions_missing, SIP 480",
+     rejection("rtc_demo_umbrella", "sip:+18005550102@sip.example.com", "instructions_missing", 480, "instructions_missing")),
+    ("invalid config (hooli)", "rejected tenant_config_parse_error, SIP 480",
+     rejection("rtc_demo_hooli", "sip:+18005550103@sip.example.com", "tenant_config_parse_error", 480, "tenant_config_parse_error")),
+    ("invalid tool config (piedpiper)", "accepted without tools", tool_build_error),
+    ("bad signature", "401, OpenAI not called", bad_signature),
+    ("duplicate delivery", "second is a duplicate, one accept", duplicate),
+    ("accept 500, redelivered", "503, then accepted", accept_500_redelivered),
+    ("globex over capacity", "second call rejected capacity, SIP 486", capacity),
+    ("tool: unknown name", "model told tool_not_found, call continues",
+     tool_error("rtc_demo_tool_unknown", "nonexistent_tool", "{}", "tool_not_found")),
+    ("tool: bad JSON arguments", "model told tool_args_invalid, call continues",
+     tool_error("rtc_demo_tool_args", "lookup_order", "{not json", "tool_args_invalid")),
+    ("tool: endpoint fails", "model told tool_http_error, call continues",
+     tool_error("rtc_demo_tool_fail", "lookup_order", '{"order_id": "FAIL"}', "tool_http_error")),
+    ("tool: works", "model gets the order", working_tool),
+    ("end_call tool", "goodbye, then hangup", end_call),
+    ("transfer", "refer, session closes, ended transferred", transfer),
+    ("caller hangs up", "call_ended caller_hangup", caller_hangup),
+    ("session never starts", "call_session_start_failed, hangup", session_never_starts),
+    ("operator hangup", "202, hangup, call_ended operator_hangup", operator_hangup),
+]
+
+
+def _order_endpoint(request: httpx.Request) -> httpx.Response:
+    """The example tenant's order lookup: A1 is shipped, FAIL is an outage."""
+    order = json.loads(request.content or b"{}").get("order_id")
+    if order == "FAIL":
+        return httpx.Response(503, json={"error": "unavailable"})
+    return httpx.Response(200, json={"order_id": order, "status": "shipped"})
+
+
+async def run_demo(out: TextIO = sys.stdout) -> int:
+    signer = WebhookSigner(new_secret())
+    logs = LogTap()
+    results: list[tuple[str, str, Observed]] = []
+    with logs.installed():
+        async with open_platform() as platform:
+            settings = settings_for(
+                platform,
+                signer,
+                env={"CALL_SESSION_START_TIMEOUT_S": "2", "CALLVISOR_TOOL_ALLOWED_HOSTS": "tools.acme.example"},
+            )
+            platform.audio_duration_s = 0.05
+            async with (
+                open_callvisor(settings, tool_transport=httpx.MockTransport(_order_endpoint)) as info,
+                httpx.AsyncClient(timeout=10.0) as http,
+            ):
+                demo = Demo(platform=platform, signer=signer, info=info, http=http, logs=logs)
+                for name, expected, scenario in SCENARIOS:
+                    try:
+                        with trio.fail_after(SCENARIO_TIMEOUT_S):
+                            observed = await scenario(demo)
+                    except Exception as exc:  # one scenario's failure is reported, not fatal
+                        observed = Observed(problems=[f"{type(exc).__name__}: {exc}"])
+                    results.append((name, expected, observed))
+                tree = (await http.get(f"{info.admin_url}/actors")).json()
+    failed = _print_table(results, out)
+    out.write("\nlive actor tree after the demo (GET /actors):\n")
+    out.write(json.dumps(tree, indent=2) + "\n")
+    capacity = tree["capacity"]
+    if capacity["used"] != 0 or tree["calls"]:
+        failed += 1
+        out.write("capacity NOT back at zero\n")
+    else:
+        out.write(f"capacity back at zero: {capacity['used']}/{capacity['limit']} slots in use\n")
+    out.write(f"\n{len(results) - failed} of {len(results)} scenarios as expected\n")
+    return 1 if failed else 0
+
+
+COLUMNS = (
+    ("scenario", 24),
+    ("expected", 28),
+    ("HTTP response", 40),
+    ("platform received", 30),
+    ("log events", 40),
+    ("ok", 3),
+)
+
+
+def _print_table(results: list[tuple[str, str, Observed]], out: TextIO) -> int:
+    """Print one row per scenario (cells wrapped to their column); return how many failed."""
+    widths = [width for _, width in COLUMNS]
+
+    def emit(cells: list[str]) -> None:
+        wrapped = [textwrap.wrap(cell, width) or [""] for cell, width in zip(cells, widths, strict=True)]
+        for i in range(max(len(lines) for lines in wrapped)):
+            parts = [(lines[i] if i < len(lines) else "").ljust(w) for lines, w in zip(wrapped, widths, strict=True)]
+            out.write(" | ".join(parts).rstrip() + "\n")
+
+    emit([title for title, _ in COLUMNS])
+    out.write("-+-".join("-" * w for w in widths) + "\n")
+    for name, expected, seen in results:
+        emit([name, expected, seen.http, seen.platform, seen.log, "NO" if seen.problems else "yes"])
+        for problem in seen.problems:
+            out.write(f"    !! {problem}\n")
+        out.write("-+-".join("-" * w for w in widths) + "\n")
+    return sum(1 for _, _, seen in results if seen.problems)

@@ -1,0 +1,113 @@
+"""The end-to-end test rig: a simulated OpenAI platform and a real callvisor on loopback.
+
+``open_rig(env=...)`` starts both (the service with ``config/examples/tenants.yaml`` unless
+``CALLVISOR_TENANTS_FILE`` is overridden) and yields a :class:`Rig`.  Tests using it touch real
+sockets, so they run on ``mock_clock`` (autojump threshold 0.2 s): the service's timeouts are
+virtual, the sockets are real.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import httpx
+import trio
+
+from supervisor.harness import LogTap, open_callvisor, settings_for
+from supervisor.service import ServiceInfo
+from supervisor.testing import (
+    SimulatedPlatform,
+    WebhookSigner,
+    incoming_call_event,
+    new_secret,
+    open_platform,
+    place_call,
+)
+
+ACME = "sip:+18005551212@sip.example.com"
+GLOBEX = "sip:+18005550100@sip.example.com"
+INITECH = "sip:+18005550101@sip.example.com"
+UMBRELLA = "sip:+18005550102@sip.example.com"
+HOOLI = "sip:+18005550103@sip.example.com"
+PIEDPIPER = "sip:+18005550104@sip.example.com"
+UNROUTED = "sip:+18005550199@sip.example.com"
+
+#: Bound for any single wait in a rig test (virtual seconds on mock_clock).
+WAIT_S = 60.0
+
+
+@attrs.define
+class Rig:
+    """A callvisor under test, its platform, its log, and helpers to drive calls."""
+
+    platform: SimulatedPlatform
+    signer: WebhookSigner
+    info: ServiceInfo
+    http: httpx.AsyncClient
+    logs: LogTap
+
+    @property
+    def url(self) -> str:
+        return self.info.public_url
+
+    @property
+    def admin_url(self) -> str:
+        return self.info.admin_url
+
+    @property
+    def supervisor(self) -> Any:
+        return self.info.service.supervisor
+
+    async def call(self, call_id: str, *, to: str = ACME, **kwargs: Any) -> httpx.Response:
+        """Place a signed ``realtime.call.incoming`` for ``call_id`` dialing ``to``."""
+        event = incoming_call_event(call_id, to=to)
+        with trio.fail_after(WAIT_S):
+            return await place_call(
+                self.url, self.signer, event, platform=self.platform, client=self.http, **kwargs
+            )
+
+    async def post_raw(self, body: bytes, headers: Mapping[str, str]) -> httpx.Response:
+        """POST bytes to the webhook endpoint as they are."""
+        with trio.fail_after(WAIT_S):
+            return await self.http.post(f"{self.url}/webhooks/openai", content=body, headers=dict(headers))
+
+    def signed(self, event: dict[str, Any], *, webhook_id: str = "wh_test", timestamp: int | None = None) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of a correctly signed delivery of ``event``."""
+        import time
+
+        body = json.dumps(event).encode()
+        ts = int(time.time()) if timestamp is None else timestamp
+        return body, self.signer.sign(body, webhook_id=webhook_id, timestamp=ts)
+
+    async def wait_log(self, event: str, *, call_id: str | None = None) -> dict[str, Any]:
+        with trio.fail_after(WAIT_S):
+            return await self.logs.wait_for(event, call_id=call_id)
+
+    async def wait_session(self, call_id: str) -> None:
+        """Until the call's sideband is up and attached on the platform."""
+        with trio.fail_after(WAIT_S):
+            await self.logs.wait_for("call_session_started", call_id=call_id)
+            await self.platform.call(call_id).wait_connected()
+
+    def actions(self, call_id: str) -> list[str]:
+        return self.platform.actions(call_id)
+
+
+@asynccontextmanager
+async def open_rig(env: Mapping[str, str] | None = None, **callvisor_kwargs: Any) -> AsyncIterator[Rig]:
+    signer = WebhookSigner(new_secret())
+    logs = LogTap()
+    with logs.installed():
+        async with open_platform() as platform:
+            settings = settings_for(platform, signer, env=env)
+            async with (
+                open_callvisor(settings, **callvisor_kwargs) as info,
+                httpx.AsyncClient(timeout=None) as http,
+            ):
+                yield Rig(platform=platform, signer=signer, info=info, http=http, logs=logs)
+    unregistered = sorted({str(line.get("event")) for line in logs.lines if line.get("unregistered_event")})
+    assert not unregistered, f"events missing from actors/events.py: {unregistered}"
