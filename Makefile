@@ -3,7 +3,7 @@
 #   make test    lint, types, import layers, tests (creates .venv first)
 #   make demo    run the simulated-platform demo
 #   make bench   run the benchmarks
-#   make docs    regenerate docs/troubleshooting.md from actors/events.py
+#   make docs    regenerate docs/troubleshooting.md (from actors/events.py) and README's settings table
 #   make clean   remove the venv and caches
 
 PYTHON ?= python3
@@ -43,6 +43,7 @@ bench: venv
 docs: venv
 	$(BIN)/python -m supervisor.docs > docs/troubleshooting.md.tmp
 	mv docs/troubleshooting.md.tmp docs/troubleshooting.md
+	$(BIN)/python -m supervisor.docs --readme README.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info

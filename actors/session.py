@@ -242,8 +242,10 @@ class _Session:
         call.tools_running[tool_call_id] = name
         call.counters["tool_calls"] += 1
         try:
+            label = "unknown"  # the metric label: only configured names, never the model's
             try:
                 tool = find_tool(self.plan.tools, name)
+                label = tool.name
                 args = parse_arguments(tool, arguments)
                 with trio.fail_after(TOOL_RUN_LIMIT_S):
                     result = await run_tool(tool, args, self.env.tool_http)
@@ -259,7 +261,7 @@ class _Session:
             except ToolExecutionError as err:
                 err.tenant_id = self.plan.tenant_id
                 result, outcome = self._failed(err), err.reason
-            self.env.hooks.tool_run(name, outcome)
+            self.env.hooks.tool_run(label, outcome)
             mark = self.audio_stops
             if not await self._send_tool_output(tool_call_id, result.output):
                 return

@@ -16,7 +16,7 @@ from .errors import ApplicationError
 from .resolve import build_tools, fetch_prompt_text, parse_config, read_state
 from .source import PromptKind, TenantSource
 
-LOAD_PROBLEM_EVENT = "tenant_source_problem"
+LOAD_PROBLEM_EVENT = "tenants_file_problem"
 _KINDS: tuple[PromptKind, ...] = ("greeting", "instruction")
 
 

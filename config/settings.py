@@ -80,7 +80,7 @@ SETTINGS: tuple[SettingDoc, ...] = (
     _doc("CALLVISOR_DEFAULT_REGION", DEFAULT_REGION,
          "Region (ISO 3166 alpha-2) for dialed numbers written without a country code."),
     _doc("CALLVISOR_REPLICA_ID", "<hostname>-<pid>",
-         "Name of this process in logs and in cluster records."),
+         "Name of this process, shown by GET /health, GET /actors and the service_started log line."),
     _doc("CALLVISOR_TOOL_ALLOWED_HOSTS", "", (
         "Host names http tools may call, separated by commas or whitespace. "
         "When empty, no http tool can be built."

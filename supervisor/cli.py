@@ -12,6 +12,7 @@ expected), 2 bad settings or usage.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -20,9 +21,11 @@ from typing import Any
 
 import trio
 
+from actors.log import log_event
 from config.check import Problem, check_tenants, format_problem
 from config.env_values import EnvValueError, parse_flag, parse_hosts, parse_region
 from config.errors import SettingsError, TenantsFileError
+from config.phone import DEFAULT_REGION
 from config.settings import Settings, render_settings_help
 from config.tenants_file import FileTenantSource
 
@@ -93,6 +96,8 @@ def _serve() -> int:
     except TenantsFileError as err:
         return _fail([f"CALLVISOR_TENANTS_FILE: {problem}" for problem in err.problems])
     configure_logging(settings.log_level, secrets=_secrets(settings))
+    for problem in source.load_problems:
+        log_event(logging.WARNING, "tenants_file_problem", "tenants file entry not loaded", problem=problem)
     from .service import run_service
 
     trio.run(run_service, settings, source)
@@ -104,13 +109,15 @@ def _secrets(settings: Settings) -> list[str]:
     secrets += [raw for raw in os.environ.get("OPENAI_WEBHOOK_SECRET", "").split()]
     if settings.admin_token:
         secrets.append(settings.admin_token)
+    if settings.mongodb_uri:
+        secrets.append(settings.mongodb_uri)
     return secrets
 
 
 def _tenants_check(path: Path) -> int:
     # The three settings that decide whether a tenant's tools build, read as `serve` reads them.
     readers = {
-        "CALLVISOR_DEFAULT_REGION": (parse_region, "US"),
+        "CALLVISOR_DEFAULT_REGION": (parse_region, DEFAULT_REGION),
         "CALLVISOR_TOOL_ALLOWED_HOSTS": (parse_hosts, frozenset()),
         "CALLVISOR_TOOL_ALLOW_HTTP": (parse_flag, False),
     }

@@ -314,7 +314,29 @@ def _import_optional(name: str) -> ModuleType | None:
         return None
 
 
-def main() -> None:
+README_BEGIN = "<!-- settings:begin -->"
+README_END = "<!-- settings:end -->"
+
+
+def update_readme(text: str) -> str:
+    """``text`` (the README) with its settings block replaced by the generated table."""
+    from config.settings import render_settings_table
+
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    return f"{head}{README_BEGIN}\n{render_settings_table().strip()}\n{README_END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the troubleshooting page; with ``--readme PATH`` rewrite that README's settings."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--readme"] and len(args) == 2:
+        path = args[1]
+        with open(path, encoding="utf-8") as readme:
+            text = readme.read()
+        with open(path, "w", encoding="utf-8") as readme:
+            readme.write(update_readme(text))
+        return
     sys.stdout.buffer.write(render_troubleshooting(load_sip_status()).encode("utf-8"))
     sys.stdout.buffer.flush()
 

@@ -2,12 +2,12 @@
 
 ::
 
-    serve_callvisor
+    Service.serve
      ├─ Supervisor.run                 call actors (one-for-one)
+     ├─ signal watcher                 SIGTERM/SIGINT → drain
      └─ servers nursery
           ├─ hypercorn public app      POST /webhooks/openai, GET /health
           ├─ hypercorn operator app    /actors, /metrics, /ready, hangup, drain
-          ├─ signal watcher            SIGTERM/SIGINT → drain
           └─ lifecycle                 drain → stop the servers → stop the supervisor
 
 Stopping: a signal or ``POST /drain`` starts a drain (new calls are rejected with SIP 503, live
@@ -91,7 +91,7 @@ class Service:
     def request_stop(self) -> None:
         """Start a drain followed by shutdown (idempotent; returns at once)."""
         if not self._stop.is_set():
-            self.supervisor.draining = True
+            self.supervisor.stop_admitting()
             self._stop.set()
 
     async def _lifecycle(self, stop_servers: trio.Event) -> None:

@@ -103,14 +103,18 @@ class Supervisor:
 
     # -- drain -------------------------------------------------------------------------------
 
-    async def drain(self, grace_s: float) -> None:
-        """Stop admitting, let live calls finish for ``grace_s``, then end the rest."""
+    def stop_admitting(self) -> None:
+        """From now on every new call is rejected with reason ``draining`` (idempotent)."""
         if not self.draining:
             self.draining = True
             log_event(
                 logging.WARNING, "drain_started", "draining: new calls are rejected",
-                live_calls=len(self.calls), grace_s=grace_s,
+                live_calls=len(self.calls),
             )
+
+    async def drain(self, grace_s: float) -> None:
+        """Stop admitting, let live calls finish for ``grace_s``, then end the rest."""
+        self.stop_admitting()
         with trio.move_on_after(grace_s):
             await self._idle.wait()
         remaining = list(self.calls.values())

@@ -121,9 +121,9 @@ async def test_load_problems_come_first(tenants_file: Load) -> None:
     """)
     problems = await check_tenants(source, allowed_hosts=frozenset(), allow_plain_http=False)
     assert [format_problem(p) for p in problems] == [
-        "(source): tenant_source_problem (load_problem): tenants[0] (ok): 'nope' is not a phone "
+        "(source): tenants_file_problem (load_problem): tenants[0] (ok): 'nope' is not a phone "
         "number; not routed",
-        "(source): tenant_source_problem (load_problem): tenants[1]: no string 'id'; skipped",
+        "(source): tenants_file_problem (load_problem): tenants[1]: no string 'id'; skipped",
     ]
 
 
