@@ -31,7 +31,7 @@ from config.errors import (
     TenantResolutionError,
     ToolBuildError,
 )
-from config.models import TenantConfig, ToolSpec
+from config.models import CURRENT_SCHEMA_VERSION, TenantConfig, ToolSpec
 from config.resolve import (
     Instructions,
     build_tools,
@@ -194,46 +194,70 @@ async def _run(
         log_event(logging.ERROR, err.event, "no tenant for the dialed number", error=err)
         await _reject(call, env, reporter, rejected=err.event, reason=err.reason)
         return
+    except InstructionsDBError as err:
+        # The store is down and this replica has never routed the number: nobody can say
+        # whose call it is, so it is refused with a 503-class status (the caller may retry).
+        log_event(logging.ERROR, err.event, "tenant store failed and the number is not cached", error=err)
+        await _reject(call, env, reporter, rejected=err.event, reason=err.reason)
+        return
     call.tenant_id = tenant_id
     tenant_id_var.set(tenant_id)
-    raw_config = await env.source.fetch_config(tenant_id)
+    outage: InstructionsDBError | None = None
+    try:
+        raw_config = await env.source.fetch_config(tenant_id)
+    except InstructionsDBError as err:
+        raw_config, outage = None, err
     try:
         async with env.admission.slot(call, tenant_limit=peek_tenant_limit(raw_config)):
-            await _decide_and_run(call, tenant_id, raw_config, env, reporter)
+            plan = await _plan(call, tenant_id, raw_config, outage, env, reporter)
+            if plan is not None:
+                await _accept_and_run(call, plan, env, reporter)
     except CallRefused as refused:
         await _reject(call, env, reporter, rejected=refused.rejected, reason=refused.reason)
 
 
-async def _decide_and_run(
+async def _plan(
     call: CallHandle,
     tenant_id: str,
     raw_config: Mapping[str, Any] | None,
+    outage: InstructionsDBError | None,
     env: CallEnv,
     reporter: _Reporter,
-) -> None:
+) -> CallPlan | None:
+    """Instructions, config and tools in the guide's order; None when the call was rejected.
+
+    A tenant-store failure (``outage``, or one while fetching instructions) does not reject
+    the call: it is accepted with the downtime greeting and prompt, default model and voice,
+    and no tools, and ``fallback_instructions_used`` increments.
+    """
     settings = env.settings
-    try:
-        instructions = await resolve_instructions(env.source, tenant_id)
-    except InstructionsDBError as err:
-        log_event(logging.ERROR, err.event, "tenant store failed; using fallback prompts", error=err)
+    if outage is None:
+        try:
+            instructions = await resolve_instructions(env.source, tenant_id)
+        except InstructionsDBError as err:
+            outage = err
+        except (TenantNotConfiguredError, InstructionsMissingError) as err:
+            log_event(logging.ERROR, err.event, "tenant instructions cannot be resolved", error=err)
+            await _reject(call, env, reporter, rejected=err.event, reason=err.reason)
+            return None
+    if outage is not None:
+        log_event(logging.ERROR, outage.event, "tenant store failed; using fallback prompts", error=outage)
         env.hooks.fallback_used()
-        instructions = Instructions(
+        fallback = Instructions(
             greeting=settings.downtime_greeting,
             instructions=settings.downtime_prompt,
             greeting_id=None,
             instruction_id=None,
             fallback=True,
         )
-    except (TenantNotConfiguredError, InstructionsMissingError) as err:
-        log_event(logging.ERROR, err.event, "tenant instructions cannot be resolved", error=err)
-        await _reject(call, env, reporter, rejected=err.event, reason=err.reason)
-        return
+        config = _config_or_default(tenant_id, raw_config)
+        return CallPlan(tenant_id=tenant_id, config=config, instructions=fallback, tools=())
     try:
         config = parse_config(tenant_id, raw_config)
     except (TenantNotConfiguredError, TenantConfigParseError) as err:
         log_event(logging.ERROR, err.event, "tenant config is unusable", error=err)
         await _reject(call, env, reporter, rejected=err.event, reason=err.reason)
-        return
+        return None
     try:
         tools = build_tools(
             tenant_id,
@@ -244,8 +268,21 @@ async def _decide_and_run(
     except ToolBuildError as err:
         log_event(logging.ERROR, err.event, "tools could not be built; call proceeds without tools", error=err)
         tools = ()
-    plan = CallPlan(tenant_id=tenant_id, config=config, instructions=instructions, tools=tools)
+    return CallPlan(tenant_id=tenant_id, config=config, instructions=instructions, tools=tools)
 
+
+def _config_or_default(tenant_id: str, raw_config: Mapping[str, Any] | None) -> TenantConfig:
+    """The tenant's config if it was fetched and is valid, else the defaults (fallback calls)."""
+    try:
+        return parse_config(tenant_id, raw_config)
+    except (TenantNotConfiguredError, TenantConfigParseError):
+        return TenantConfig(schema_version=CURRENT_SCHEMA_VERSION)
+
+
+async def _accept_and_run(
+    call: CallHandle, plan: CallPlan, env: CallEnv, reporter: _Reporter
+) -> None:
+    tenant_id = plan.tenant_id
     call.state = "accepting"
     try:
         await env.control.accept(call.call_id, plan.accept_session())
@@ -267,15 +304,15 @@ async def _decide_and_run(
     now = trio.current_time()
     call.state = "accepted"
     call.accepted_at = now
-    call.deadline = now + config.limits.max_call_duration_s
+    call.deadline = now + plan.config.limits.max_call_duration_s
     log_event(
         logging.INFO,
         "call_accepted",
         "call accepted",
-        model=config.model,
-        voice=config.voice,
-        tools=[tool.name for tool in tools],
-        fallback=instructions.fallback,
+        model=plan.config.model,
+        voice=plan.config.voice,
+        tools=[tool.name for tool in plan.tools],
+        fallback=plan.instructions.fallback,
     )
     reporter.report(Decision(outcome=Outcome.ACCEPTED, call_id=call.call_id, tenant_id=tenant_id))
     await env.run_session(call, plan, env)

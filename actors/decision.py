@@ -22,6 +22,7 @@ SIP_STATUS_BY_REASON: dict[str, int] = {
     "tenant_config_parse_error": 480,
     "capacity": 486,  # Busy Here: the caller may try again later
     "draining": 503,  # Service Unavailable: this replica is shutting down
+    "instructions_db_error": 503,  # the store is down and the number was never routed here
 }
 
 
