@@ -84,6 +84,17 @@ def parse_mongodb_uri(raw: str) -> str:
     return uri
 
 
+_DATABASE_FORBIDDEN = frozenset('/\\. "$*<>:|?\0')
+
+
+def parse_database_name(raw: str) -> str:
+    """A MongoDB database name: 1 to 63 bytes, none of ``/\\. "$*<>:|?`` or NUL."""
+    name = raw.strip()
+    if not name or len(name.encode()) > 63 or any(ch in _DATABASE_FORBIDDEN for ch in name):
+        raise EnvValueError('expected a database name of 1 to 63 bytes without /\\. "$*<>:|?')
+    return name
+
+
 def url_parser(*schemes: str) -> Callable[[str], str]:
     """A parser of absolute URLs with one of ``schemes`` and a host."""
     wanted = " or ".join(f"{scheme}://" for scheme in schemes)
@@ -189,6 +200,16 @@ def _is_host_name(host: str) -> bool:
 
 
 _FLAGS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def parse_cluster_mode(raw: str) -> str:
+    """``mongodb`` (the only engine), or ``none``/``off`` for one process on its own."""
+    value = raw.strip().lower()
+    if value in ("none", "off"):
+        return "none"
+    if value != "mongodb":
+        raise EnvValueError(f"expected mongodb or none, got {raw.strip()!r}")
+    return value
 
 
 def parse_flag(raw: str) -> bool:

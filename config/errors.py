@@ -80,7 +80,11 @@ class InstructionsMissingError(ApplicationError):
 
 
 class InstructionsDBError(ApplicationError):
-    """The tenant store failed while fetching instructions; fallback prompts are used."""
+    """The tenant store failed while fetching instructions; fallback prompts are used.
+
+    Reasons: ``db_timeout``, ``db_unavailable``, ``auth_failed``, ``db_error``; context
+    ``{"operation": ..., "cause_type": ...}``.  Mapped from pymongo in ``config.mongo_store``.
+    """
 
     event = "instructions_db_error"
 

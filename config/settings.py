@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import socket
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 from attrs import field, frozen
 
 from . import env_values as env
@@ -62,6 +63,20 @@ SETTINGS: tuple[SettingDoc, ...] = (
     _doc("CALLVISOR_TENANTS_FILE", "", f"YAML file holding the tenants. {_EITHER_SOURCE}"),
     _doc("MONGODB_URI", "", f"Connection string of the MongoDB tenant store. {_EITHER_SOURCE}",
          secret=True),
+    _doc("MONGODB_DATABASE", "callvisor", "Database of the MongoDB tenant store."),
+    _doc("MONGODB_TIMEOUT_MS", "2000", (
+        "Timeout of each MongoDB operation (server selection, connect, socket, overall), in "
+        "milliseconds, at least 100. Server selection waits in 0.5 s steps, so values below "
+        "500 still take about 0.5 s."
+    )),
+    _doc("CALLVISOR_CLUSTER", "none", (
+        "`mongodb`: share capacity leases, webhook dedup and the call registry with other "
+        "replicas through MONGODB_URI (required then). `none`: this process alone."
+    )),
+    _doc("CALLVISOR_LEASE_TTL_S", "30.0", (
+        "Cluster mode: lifetime of a capacity lease, renewed every third of it; a crashed "
+        "replica's slots come free within this time. At least 3 seconds."
+    )),
     _doc("CALLVISOR_HTTP", "0.0.0.0:8000",
          "host:port of the public app (webhooks, health); IPv6 as [::1]:8000."),
     _doc("CALLVISOR_ADMIN", "127.0.0.1:8001",
@@ -101,6 +116,10 @@ _FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "OPENAI_REALTIME_URL": ("openai_realtime_url", env.url_parser("ws", "wss")),
     "CALLVISOR_TENANTS_FILE": ("tenants_file", env.parse_readable_file),
     "MONGODB_URI": ("mongodb_uri", env.parse_mongodb_uri),
+    "MONGODB_DATABASE": ("mongodb_database", env.parse_database_name),
+    "MONGODB_TIMEOUT_MS": ("mongodb_timeout_ms", env.whole_number_parser(minimum=100)),
+    "CALLVISOR_CLUSTER": ("cluster", env.parse_cluster_mode),
+    "CALLVISOR_LEASE_TTL_S": ("lease_ttl_s", env.number_parser(at_least=3)),
     "CALLVISOR_HTTP": ("http_bind", env.parse_bind),
     "CALLVISOR_ADMIN": ("admin_bind", env.parse_bind),
     "ADMIN_TOKEN": ("admin_token", str.strip),
@@ -140,6 +159,10 @@ class Settings:
     openai_realtime_url: str = "wss://api.openai.com/v1/realtime"
     tenants_file: Path | None = None
     mongodb_uri: str | None = field(default=None, repr=False)
+    mongodb_database: str = "callvisor"
+    mongodb_timeout_ms: int = 2000
+    cluster: str = "none"
+    lease_ttl_s: float = 30.0
     http_bind: Bind = _HTTP_BIND
     admin_bind: Bind = _ADMIN_BIND
     admin_token: str | None = field(default=None, repr=False)
@@ -171,12 +194,36 @@ class Settings:
             values[field_name] = _read(environ, doc, parse, problems, computed.get(doc.name))
         if _unset(environ, "CALLVISOR_TENANTS_FILE") and _unset(environ, "MONGODB_URI"):
             problems.append(f"CALLVISOR_TENANTS_FILE: {_EITHER_SOURCE.removesuffix('.')}")
+        if values["cluster"] == "mongodb" and _unset(environ, "MONGODB_URI"):
+            problems.append("CALLVISOR_CLUSTER: mongodb requires MONGODB_URI")
         admin_bind = values["admin_bind"]
         if admin_bind is not None and not admin_bind.is_loopback and values["admin_token"] is None:
             problems.append("CALLVISOR_ADMIN: binding a non-loopback address requires ADMIN_TOKEN")
         if problems:
             raise SettingsError(problems)
         return cls(**{name: value for name, value in values.items() if value is not None})
+
+
+def read_variables(environ: Mapping[str, str], names: Sequence[str]) -> dict[str, Any]:
+    """Validate only the variables ``names``, as ``from_env`` does, for commands needing a few.
+
+    Returns ``{name: value}``, an unset variable taking its ``Settings`` default (None for
+    ``MONGODB_URI`` and the others without one: whether it was needed is the caller's call).
+    Raises SettingsError listing every problem.
+    """
+    docs = {doc.name: doc for doc in SETTINGS}
+    fields = attrs.fields_dict(Settings)
+    computed = {"CALLVISOR_REPLICA_ID": _default_replica_id()}
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for name in names:
+        field_name, parse = _FIELDS[name]
+        doc = attrs.evolve(docs[name], required=False)
+        value = _read(environ, doc, parse, problems, computed.get(name))
+        values[name] = fields[field_name].default if value is None else value
+    if problems:
+        raise SettingsError(problems)
+    return values
 
 
 def _unset(environ: Mapping[str, str], name: str) -> bool:
