@@ -48,6 +48,9 @@ from .decision import SIP_STATUS_BY_REASON, Decision, Outcome
 from .handle import CallHandle
 from .log import call_context, log_event, tenant_id_var
 
+#: The tenant of a call whose number could not be routed because the store was down.
+UNKNOWN_TENANT = "unknown"
+
 
 @frozen(kw_only=True)
 class IncomingCall:
@@ -88,11 +91,16 @@ class CallRefused(Exception):
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.reason = reason  # tenant_capacity | global_capacity | draining
+        self.reason = reason  # tenant_capacity | global_capacity | draining | store_unavailable
 
     @property
     def rejected(self) -> str:
-        return "draining" if self.reason == "draining" else "capacity"
+        """The rejection reason the webhook answer names."""
+        if self.reason == "draining":
+            return "draining"
+        if self.reason == "store_unavailable":
+            return "capacity_unavailable"
+        return "capacity"
 
 
 class Admission(Protocol):
@@ -186,6 +194,7 @@ async def _run(
     call: CallHandle, incoming: IncomingCall, env: CallEnv, reporter: _Reporter
 ) -> None:
     settings = env.settings
+    outage: InstructionsDBError | None = None
     try:
         _number, tenant_id = await resolve_tenant(
             env.source, incoming.sip_headers, default_region=settings.default_region
@@ -195,18 +204,18 @@ async def _run(
         await _reject(call, env, reporter, rejected=err.event, reason=err.reason)
         return
     except InstructionsDBError as err:
-        # The store is down and this replica has never routed the number: nobody can say
-        # whose call it is, so it is refused with a 503-class status (the caller may retry).
-        log_event(logging.ERROR, err.event, "tenant store failed and the number is not cached", error=err)
-        await _reject(call, env, reporter, rejected=err.event, reason=err.reason)
-        return
+        # The store is down and this replica never routed the number.  It reached our SIP
+        # trunk, so it is one of our tenants': the caller hears the downtime greeting (under
+        # the global limit, as tenant "unknown") rather than a busy tone.
+        tenant_id, outage = UNKNOWN_TENANT, err
     call.tenant_id = tenant_id
     tenant_id_var.set(tenant_id)
-    outage: InstructionsDBError | None = None
-    try:
-        raw_config = await env.source.fetch_config(tenant_id)
-    except InstructionsDBError as err:
-        raw_config, outage = None, err
+    raw_config: Mapping[str, Any] | None = None
+    if outage is None:
+        try:
+            raw_config = await env.source.fetch_config(tenant_id)
+        except InstructionsDBError as err:
+            outage = err
     try:
         async with env.admission.slot(call, tenant_limit=peek_tenant_limit(raw_config)):
             plan = await _plan(call, tenant_id, raw_config, outage, env, reporter)

@@ -360,6 +360,33 @@ _EVENTS = (
         response="That entry's numbers are not routed",
         fixes=(("Any occurrence", "run `callvisor tenants check FILE`"),),
     ),
+    Event(
+        code="cluster_store_unavailable",
+        severity="ERROR",
+        category="Database",
+        cause="Cluster mode: MongoDB could not be reached to take a capacity lease (the call is "
+        "refused) or to deduplicate a webhook (this replica deduplicates alone)",
+        response="New calls rejected with SIP 503, `{\"ok\": true, \"rejected\": \"capacity_unavailable\"}`; "
+        "live calls go on",
+        fixes=(("Any occurrence", "check MONGODB_URI, the network path and the replica set's health"),),
+    ),
+    Event(
+        code="capacity_lease_renew_failed",
+        severity="WARNING",
+        category="Database",
+        cause="Cluster mode: a live call's lease could not be renewed (or released) in MongoDB",
+        response="The call goes on; the lease expires after CALLVISOR_LEASE_TTL_S unless a later "
+        "heartbeat succeeds",
+    ),
+    Event(
+        code="capacity_lease_lost",
+        severity="ERROR",
+        category="Database",
+        cause="Cluster mode: a live call's lease expired without being renewed",
+        response="The call goes on, but another replica may now admit a call into its slot: "
+        "the limit can be exceeded until MongoDB is back",
+        fixes=(("Any occurrence", "restore MongoDB; consider a longer CALLVISOR_LEASE_TTL_S"),),
+    ),
 )
 
 EVENTS: dict[str, Event] = {event.code: event for event in _EVENTS}

@@ -27,8 +27,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import ssl
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import trio
 from trio_websocket import (
@@ -36,7 +37,7 @@ from trio_websocket import (
     ConnectionRejected,
     HandshakeError,
     WebSocketConnection,
-    open_websocket_url,
+    wrap_client_stream,
 )
 
 from config.models import TransferCallTool
@@ -61,6 +62,17 @@ TRANSFER_GOODBYE_S = 10.0
 SOCKET_CLOSE_S = 1.0
 
 
+_RESPONSE_EVENTS = frozenset(
+    {
+        "response.created",
+        "response.done",
+        "output_audio_buffer.started",
+        "output_audio_buffer.stopped",
+        "output_audio_buffer.cleared",
+    }
+)
+
+
 class SessionStartFailed(Exception):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
@@ -82,8 +94,13 @@ class _Session:
         self.released = trio.Event()
         self.close_code: int | None = None
         self.transfer_requested = False
-        self.audio_stops = 0
-        self._audio_changed = trio.Event()
+        self.transfer_in_flight = False
+        # Responses in the order the server created them, and what their audio did: a
+        # goodbye has played when *its* response's audio stopped (or it had none).
+        self._responses: list[str] = []
+        self._audio_started: set[str] = set()
+        self._audio_finished: set[str] = set()
+        self._changed = trio.Event()
         self._seen_tool_calls: set[str] = set()
 
     # -- life -------------------------------------------------------------------------------
@@ -162,20 +179,47 @@ class _Session:
         *,
         task_status: trio.TaskStatus[WebSocketConnection] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Own the websocket (and its reader task) for the call's life.
+        """Own the sideband's TCP stream, websocket and reader task for the call's life.
 
-        A failed handshake raises from ``nursery.start``; afterwards the task waits until
-        teardown closes the socket.
+        A failed handshake raises from ``nursery.start``.  We open and close the stream
+        ourselves: trio-websocket's client leaves it open when the server closes first.
         """
-        async with open_websocket_url(
-            url,
-            extra_headers=headers,
-            max_message_size=MAX_MESSAGE_BYTES,
-            connect_timeout=self.env.settings.session_start_timeout_s,
-            disconnect_timeout=SOCKET_CLOSE_S,
-        ) as ws:
-            task_status.started(ws)
-            await self.released.wait()
+        target = urlsplit(url)
+        tls = target.scheme == "wss"
+        host = target.hostname or ""
+        port = target.port or (443 if tls else 80)
+        resource = f"{target.path or '/'}?{target.query}" if target.query else (target.path or "/")
+        if tls:
+            stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] = await trio.open_ssl_over_tcp_stream(
+                host, port, ssl_context=ssl.create_default_context(), https_compatible=True
+            )
+        else:
+            stream = await trio.open_tcp_stream(host, port)
+        try:
+            host_header = host if port in (80, 443) else f"{host}:{port}"
+            try:
+                async with trio.open_nursery() as nursery:
+                    ws = await wrap_client_stream(
+                        nursery,
+                        stream,
+                        host_header,
+                        resource,
+                        extra_headers=headers,
+                        max_message_size=MAX_MESSAGE_BYTES,
+                    )
+                    task_status.started(ws)
+                    await self.released.wait()
+                    with trio.move_on_after(SOCKET_CLOSE_S):
+                        await ws.aclose()
+                    nursery.cancel_scope.cancel()
+            except BaseExceptionGroup as group:
+                # A rejected handshake surfaces from the reader task: hand it over unwrapped.
+                handshake = group.subgroup(HandshakeError)
+                if handshake is not None and handshake.exceptions == group.exceptions:
+                    raise handshake.exceptions[0] from None
+                raise
+        finally:
+            await trio.aclose_forcefully(stream)
 
     async def _read(self, nursery: trio.Nursery) -> None:
         assert self.ws is not None
@@ -185,7 +229,8 @@ class _Session:
             except ConnectionClosed as exc:
                 self.close_code = exc.reason.code if exc.reason is not None else None
                 self.closed.set()
-                self.call.request_end("transferred" if self.transfer_requested else "caller_hangup")
+                transferring = self.transfer_requested or self.transfer_in_flight
+                self.call.request_end("transferred" if transferring else "caller_hangup")
                 return
             self._dispatch(message, nursery)
 
@@ -208,10 +253,8 @@ class _Session:
                 and item.get("status") == "completed"
             ):
                 self._start_tool(item, nursery)
-        elif kind in ("output_audio_buffer.stopped", "output_audio_buffer.cleared"):
-            self.audio_stops += 1
-            self._audio_changed.set()
-            self._audio_changed = trio.Event()
+        elif kind in _RESPONSE_EVENTS:
+            self._track_response(kind, event)
         elif kind == "error":
             counters["error_events"] += 1
             error = event.get("error")
@@ -224,6 +267,23 @@ class _Session:
                 error_message=str(error.get("message"))[:300],
             )
         # Every other event type (and new ones OpenAI adds) is ignored.
+
+    def _track_response(self, kind: str, event: dict[str, Any]) -> None:
+        response = event.get("response")
+        response_id = response.get("id") if isinstance(response, dict) else event.get("response_id")
+        if not isinstance(response_id, str):
+            return
+        if kind == "response.created":
+            self._responses.append(response_id)
+        elif kind == "output_audio_buffer.started":
+            self._audio_started.add(response_id)
+        elif kind == "response.done":
+            if response_id not in self._audio_started:
+                self._audio_finished.add(response_id)  # a response without audio
+        else:  # output_audio_buffer.stopped / .cleared
+            self._audio_finished.add(response_id)
+        self._changed.set()
+        self._changed = trio.Event()
 
     # -- tools ------------------------------------------------------------------------------
 
@@ -262,7 +322,7 @@ class _Session:
                 err.tenant_id = self.plan.tenant_id
                 result, outcome = self._failed(err), err.reason
             self.env.hooks.tool_run(label, outcome)
-            mark = self.audio_stops
+            mark = len(self._responses)
             if not await self._send_tool_output(tool_call_id, result.output):
                 return
             if result.action is not None:
@@ -291,12 +351,15 @@ class _Session:
 
     async def _transfer(self, tool: TransferCallTool, mark: int) -> None:
         await self._wait_goodbye(mark, TRANSFER_GOODBYE_S)
+        # A session that closes while the refer is in flight ends as transferred.
+        self.transfer_in_flight = True
         try:
             await self.env.control.refer(self.call.call_id, target_uri=tool.target_uri)
         except CallGoneError:
             self.call.request_end("caller_hangup")
             return
         except CallControlError as err:
+            self.transfer_in_flight = False
             log_event(logging.ERROR, err.event, "refer failed; the call continues", error=err)
             await self._send(
                 {
@@ -322,10 +385,18 @@ class _Session:
         self.call.request_end("transferred")
 
     async def _wait_goodbye(self, mark: int, timeout_s: float) -> None:
-        """Wait until an audio buffer stops after ``mark`` (the goodbye has played), bounded."""
+        """Wait, at most ``timeout_s``, until the goodbye has played.
+
+        The goodbye is the first response the server created after ``mark`` (the response.create
+        sent with the tool output); it has played when *its* audio stopped, or when it finished
+        without audio.  Audio of earlier responses does not count.
+        """
         with trio.move_on_after(timeout_s):
-            while self.audio_stops <= mark:
-                await self._audio_changed.wait()
+            while len(self._responses) <= mark:
+                await self._changed.wait()
+            goodbye = self._responses[mark]
+            while goodbye not in self._audio_finished:
+                await self._changed.wait()
 
     # -- io ---------------------------------------------------------------------------------
 

@@ -15,9 +15,10 @@ error output, and the call continues.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any, cast
 
 import httpx
 import trio
@@ -89,14 +90,15 @@ async def _post(tool: HttpTool, arguments: dict[str, Any], http: httpx.AsyncClie
                 "POST", tool.url, json=arguments, follow_redirects=False, timeout=tool.timeout_s
             ) as response:
                 body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > tool.max_response_bytes:
-                        raise ToolExecutionError(
-                            f"{tool.name} answered more than {tool.max_response_bytes} bytes",
-                            reason="tool_response_too_large",
-                            context=context,
-                        )
+                async with contextlib.aclosing(cast(AsyncGenerator[bytes, None], response.aiter_bytes())) as chunks:
+                    async for chunk in chunks:
+                        body += chunk
+                        if len(body) > tool.max_response_bytes:
+                            raise ToolExecutionError(
+                                f"{tool.name} answered more than {tool.max_response_bytes} bytes",
+                                reason="tool_response_too_large",
+                                context=context,
+                            )
     except trio.TooSlowError:
         raise ToolExecutionError(
             f"{tool.name} did not answer within {tool.timeout_s:g} s",

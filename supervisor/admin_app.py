@@ -27,7 +27,9 @@ from quart_trio import QuartTrio
 
 from actors.handle import CallHandle
 from actors.log import log_event
+from config.errors import InstructionsDBError
 
+from .cluster import LeaseCapacity
 from .supervisor import Supervisor
 
 
@@ -53,6 +55,7 @@ def create_admin_app(
     *,
     admin_token: str | None,
     request_drain: Callable[[], Awaitable[None] | None],
+    cluster: LeaseCapacity | None = None,
 ) -> QuartTrio:
     app = QuartTrio("callvisor.admin")
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
@@ -70,11 +73,25 @@ def create_admin_app(
         return {"ok": False, "error": "unauthorized"}, 401
 
     @app.get("/actors")
-    async def actors() -> dict[str, Any]:
+    async def actors() -> tuple[dict[str, Any], int]:
+        scope = request.args.get("scope", "replica")
+        if scope not in ("replica", "cluster"):
+            return {"ok": False, "error": "scope must be replica or cluster"}, 400
         now = trio.current_time()
         tree = supervisor.snapshot()
         tree["calls"] = [describe_call(call, now) for call in supervisor.calls.values()]
-        return tree
+        if scope == "cluster":
+            if cluster is None:
+                return {"ok": False, "error": "not in cluster mode (CALLVISOR_CLUSTER)"}, 400
+            try:
+                tree["cluster"] = {
+                    "calls": await cluster.cluster_calls(),
+                    "capacity_used": await cluster.used_in_cluster(),
+                    "capacity_limit": cluster.limit,
+                }
+            except InstructionsDBError as err:
+                return {"ok": False, "error": "cluster_store_unavailable", "reason": err.reason}, 503
+        return tree, 200
 
     @app.get("/actors/<call_id>")
     async def actor(call_id: str) -> tuple[dict[str, Any], int]:
@@ -86,6 +103,17 @@ def create_admin_app(
     @app.post("/actors/<call_id>/hangup")
     async def hangup(call_id: str) -> tuple[dict[str, Any], int]:
         call = supervisor.calls.get(call_id)
+        if call is None and cluster is not None:
+            try:
+                owner = await cluster.request_hangup(call_id)
+            except InstructionsDBError as err:
+                return {"ok": False, "error": "cluster_store_unavailable", "reason": err.reason}, 503
+            if owner is not None:
+                log_event(
+                    logging.INFO, "operator_hangup", "hangup forwarded to the owning replica",
+                    call_id=call_id, replica_id=owner,
+                )
+                return {"ok": True, "hangup": call_id, "replica_id": owner, "forwarded": True}, 202
         if call is None:
             return {"ok": False, "error": "call_not_found"}, 404
         first = call.request_end("operator_hangup")

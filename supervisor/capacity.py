@@ -9,10 +9,31 @@ check-and-increment, so a burst of simultaneous calls can never admit more than 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
 
 from actors.call import CallRefused
+from actors.handle import CallHandle
+
+
+class Capacity(Protocol):
+    """Where slots come from: this process (:class:`LocalCapacity`) or the cluster
+    (:class:`supervisor.cluster.LeaseCapacity`)."""
+
+    limit: int
+
+    @property
+    def in_use(self) -> int: ...
+
+    @property
+    def by_tenant(self) -> Mapping[str, int]: ...
+
+    def hold(
+        self, call: CallHandle, *, tenant_limit: int | None
+    ) -> AbstractAsyncContextManager[None]: ...
+
+    def snapshot(self) -> dict[str, object]: ...
 
 
 class LocalCapacity:
@@ -26,12 +47,13 @@ class LocalCapacity:
         self.by_tenant: Counter[str] = Counter()
 
     @asynccontextmanager
-    async def hold(self, tenant_id: str, *, tenant_limit: int | None) -> AsyncIterator[None]:
-        """Hold one slot for ``tenant_id`` until the block exits.
+    async def hold(self, call: CallHandle, *, tenant_limit: int | None) -> AsyncIterator[None]:
+        """Hold one slot for ``call``'s tenant until the block exits.
 
         Raises :class:`CallRefused` (``tenant_capacity`` or ``global_capacity``) on entry when
         full; the tenant limit is checked first so that a tenant at its own limit is told so.
         """
+        tenant_id = call.tenant_id or "unknown"
         if tenant_limit is not None and self.by_tenant[tenant_id] >= tenant_limit:
             raise CallRefused("tenant_capacity")
         if self.in_use >= self.limit:

@@ -2,11 +2,13 @@
 
 ``callvisor serve`` runs the service from the environment (the default command);
 ``callvisor demo`` runs every scenario against the simulated platform; ``callvisor tenants check
-FILE`` reports every tenant problem up front; ``callvisor docs troubleshooting`` prints the
-troubleshooting catalogue generated from the event registry.
+[FILE]`` reports every tenant problem up front (of a file, or of the MongoDB store);
+``callvisor tenants import FILE [--dry-run]`` upserts a file into the MongoDB store;
+``callvisor tenants list [--file FILE]`` prints one line per tenant; ``callvisor docs
+troubleshooting`` prints the troubleshooting catalogue generated from the event registry.
 
 Exit status: 0 success, 1 problems found (``tenants check``, a demo scenario that did not end as
-expected), 2 bad settings or usage.
+expected) or a MongoDB error (``tenants``), 2 bad settings or usage.
 """
 
 from __future__ import annotations
@@ -17,16 +19,15 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import trio
 
 from actors.log import log_event
-from config.check import Problem, check_tenants, format_problem
-from config.env_values import EnvValueError, parse_flag, parse_hosts, parse_region
-from config.errors import SettingsError, TenantsFileError
-from config.phone import DEFAULT_REGION
-from config.settings import Settings, render_settings_help
+from config.check import check_tenant, check_tenants, format_problem
+from config.errors import InstructionsDBError, SettingsError, TenantsFileError
+from config.mongo import ImportReport, MongoTenantSource, import_tenants, open_mongo_store
+from config.settings import Settings, read_variables, render_settings_help
+from config.source import TenantSource
 from config.tenants_file import FileTenantSource
 
 from .logs import configure_logging
@@ -48,12 +49,32 @@ def _parser() -> argparse.ArgumentParser:
     tenant_commands = tenants.add_subparsers(dest="tenants_command", metavar="SUBCOMMAND", required=True)
     check = tenant_commands.add_parser(
         "check",
-        help="report every problem of a tenants file; exit 1 if there are any",
+        help="report every problem of a tenants file (or of the MongoDB store); exit 1 if any",
         description="Checks every tenant the way a call would (state, prompts, config, tools). "
+        "Without FILE, checks the MongoDB store of MONGODB_URI. "
         "CALLVISOR_TOOL_ALLOWED_HOSTS, CALLVISOR_TOOL_ALLOW_HTTP and CALLVISOR_DEFAULT_REGION "
         "are read from the environment as `serve` reads them.",
     )
-    check.add_argument("file", type=Path, help="tenants YAML file")
+    check.add_argument(
+        "file", type=Path, nargs="?", help="tenants YAML file (default: the MongoDB store)"
+    )
+    import_ = tenant_commands.add_parser(
+        "import",
+        help="upsert a tenants file into the MongoDB store of MONGODB_URI",
+        description="Makes the MongoDB store (MONGODB_URI, MONGODB_DATABASE) hold the file's "
+        "documents for every tenant the file lists; other tenants are left alone. Idempotent. "
+        "Prints what changed per collection; exit 1 on a database error.",
+    )
+    import_.add_argument("file", type=Path, help="tenants YAML file")
+    import_.add_argument(
+        "--dry-run", action="store_true", help="report what would change, write nothing"
+    )
+    list_ = tenant_commands.add_parser(
+        "list",
+        help="one line per tenant: numbers, state pointers, problem count",
+        description="Lists the tenants of the MongoDB store of MONGODB_URI (or of --file).",
+    )
+    list_.add_argument("--file", type=Path, help="list a tenants file instead of MongoDB")
     docs = commands.add_parser("docs", help="print generated documentation")
     docs.add_argument("page", choices=["troubleshooting"], help="which page")
     return parser
@@ -69,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return trio.run(run_demo)
     if command == "tenants":
-        return _tenants_check(args.file)
+        return _tenants(args.tenants_command, args.file, dry_run=getattr(args, "dry_run", False))
     if command == "docs":
         from .docs import load_sip_status, render_troubleshooting
 
@@ -89,15 +110,16 @@ def _serve() -> int:
         settings = Settings.from_env(os.environ)
     except SettingsError as err:
         return _fail(err.problems)
-    if settings.tenants_file is None:
-        return _fail(["CALLVISOR_TENANTS_FILE: required (the MongoDB source is not available yet)"])
-    try:
-        source = FileTenantSource.load(settings.tenants_file, default_region=settings.default_region)
-    except TenantsFileError as err:
-        return _fail([f"CALLVISOR_TENANTS_FILE: {problem}" for problem in err.problems])
+    source: FileTenantSource | None = None
+    if settings.tenants_file is not None:  # the file wins; MONGODB_URI then serves cluster mode
+        try:
+            source = FileTenantSource.load(settings.tenants_file, default_region=settings.default_region)
+        except TenantsFileError as err:
+            return _fail([f"CALLVISOR_TENANTS_FILE: {problem}" for problem in err.problems])
     configure_logging(settings.log_level, secrets=_secrets(settings))
-    for problem in source.load_problems:
-        log_event(logging.WARNING, "tenants_file_problem", "tenants file entry not loaded", problem=problem)
+    if source is not None:
+        for problem in source.load_problems:
+            log_event(logging.WARNING, "tenants_file_problem", "tenants file entry not loaded", problem=problem)
     from .service import run_service
 
     trio.run(run_service, settings, source)
@@ -114,43 +136,121 @@ def _secrets(settings: Settings) -> list[str]:
     return secrets
 
 
-def _tenants_check(path: Path) -> int:
-    # The three settings that decide whether a tenant's tools build, read as `serve` reads them.
-    readers = {
-        "CALLVISOR_DEFAULT_REGION": (parse_region, DEFAULT_REGION),
-        "CALLVISOR_TOOL_ALLOWED_HOSTS": (parse_hosts, frozenset()),
-        "CALLVISOR_TOOL_ALLOW_HTTP": (parse_flag, False),
-    }
-    values: dict[str, Any] = {}
-    problems: list[str] = []
-    for name, (parse, default) in readers.items():
-        raw = os.environ.get(name, "").strip()
-        try:
-            values[name] = parse(raw) if raw else default
-        except EnvValueError as err:
-            problems.append(f"{name}: {err}")
-    if problems:
-        return _fail(problems)
+# Read as `serve` reads them: whether a tenant's tools build depends on them.
+_CHECK_VARIABLES = (
+    "CALLVISOR_DEFAULT_REGION", "CALLVISOR_TOOL_ALLOWED_HOSTS", "CALLVISOR_TOOL_ALLOW_HTTP"
+)
+_MONGO_VARIABLES = ("MONGODB_URI", "MONGODB_DATABASE", "MONGODB_TIMEOUT_MS")
+
+
+def _tenants(command: str, path: Path | None, *, dry_run: bool) -> int:
+    """``tenants check|import|list``: the file when given, else the store of MONGODB_URI."""
+    use_mongo = command == "import" or path is None
     try:
-        source = FileTenantSource.load(path, default_region=values["CALLVISOR_DEFAULT_REGION"])
-    except TenantsFileError as err:
-        for problem in err.problems:
-            print(f"{path}: {problem}")
-        return 1
+        env = read_variables(os.environ, _CHECK_VARIABLES + (_MONGO_VARIABLES if use_mongo else ()))
+    except SettingsError as err:
+        return _fail(err.problems)
+    if use_mongo and env["MONGODB_URI"] is None:
+        if command == "import":
+            return _fail(["MONGODB_URI: required by `tenants import`, but not set"])
+        flag = "--file FILE" if command == "list" else "FILE"
+        return _fail([f"MONGODB_URI: not set; give `tenants {command}` {flag} or set MONGODB_URI"])
+    file_source = None
+    if path is not None:
+        try:
+            file_source = FileTenantSource.load(path, default_region=env["CALLVISOR_DEFAULT_REGION"])
+        except TenantsFileError as err:
+            for problem in err.problems:
+                print(f"{path}: {problem}")
+            return 1
+    rules = {
+        "allowed_hosts": env["CALLVISOR_TOOL_ALLOWED_HOSTS"],
+        "allow_plain_http": env["CALLVISOR_TOOL_ALLOW_HTTP"],
+    }
+    report = print_tenants_check if command == "check" else print_tenants_list
 
-    async def check() -> tuple[list[Problem], int]:
-        found = await check_tenants(
-            source,
-            allowed_hosts=values["CALLVISOR_TOOL_ALLOWED_HOSTS"],
-            allow_plain_http=values["CALLVISOR_TOOL_ALLOW_HTTP"],
-        )
-        return found, len(await source.list_tenants())
+    async def run() -> int:
+        if not use_mongo:
+            assert file_source is not None
+            return await report(file_source, str(path), **rules)
+        try:
+            async with open_mongo_store(
+                env["MONGODB_URI"],
+                database=env["MONGODB_DATABASE"],
+                timeout_ms=env["MONGODB_TIMEOUT_MS"],
+            ) as store:
+                if file_source is not None:
+                    found = await import_tenants(store, file_source, dry_run=dry_run)
+                    return print_import_report(str(path), file_source.load_problems, found)
+                where = f"MongoDB database {env['MONGODB_DATABASE']}"
+                return await report(MongoTenantSource(store), where, **rules)
+        except InstructionsDBError as err:
+            print(f"callvisor: {err.message}", file=sys.stderr)
+            return 1
 
-    found, tenant_count = trio.run(check)
-    for found_problem in found:
-        print(format_problem(found_problem))
-    print(f"{path}: {tenant_count} tenants, {len(found)} problems", file=sys.stderr)
+    return trio.run(run)
+
+
+async def print_tenants_check(
+    source: TenantSource, where: str, *, allowed_hosts: frozenset[str], allow_plain_http: bool
+) -> int:
+    """``tenants check``: every problem on stdout, a summary on stderr; 1 if any problem."""
+    found = await check_tenants(
+        source, allowed_hosts=allowed_hosts, allow_plain_http=allow_plain_http
+    )
+    for problem in found:
+        print(format_problem(problem))
+    tenant_count = len(await source.list_tenants())
+    print(f"{where}: {tenant_count} tenants, {len(found)} problems", file=sys.stderr)
     return 1 if found else 0
+
+
+async def print_tenants_list(
+    source: FileTenantSource | MongoTenantSource,
+    where: str,
+    *,
+    allowed_hosts: frozenset[str],
+    allow_plain_http: bool,
+) -> int:
+    """``tenants list``: per tenant, its numbers, state pointers and problem count; always 0.
+
+    ``acme-corp  numbers=+18005551212  greeting_id=greeting_main  instruction_id=inst_main
+    problems=0`` (one line; ``-`` where there is nothing).
+    """
+    routes = source.routes if isinstance(source, FileTenantSource) else await source.list_routes()
+    numbers: dict[str, list[str]] = {}
+    for number, tenant_id in sorted(routes.items()):
+        numbers.setdefault(tenant_id, []).append(number)
+    tenant_ids = await source.list_tenants()
+    for tenant_id in tenant_ids:
+        state = await source.fetch_state(tenant_id) or {}
+        pointers = "  ".join(
+            f"{key}={value if isinstance(value, str) else '-'}"
+            for key, value in ((key, state.get(key)) for key in ("greeting_id", "instruction_id"))
+        )
+        problems = await check_tenant(
+            source, tenant_id, allowed_hosts=allowed_hosts, allow_plain_http=allow_plain_http
+        )
+        print(
+            f"{tenant_id}  numbers={','.join(numbers.get(tenant_id, [])) or '-'}  "
+            f"{pointers}  problems={len(problems)}"
+        )
+    print(f"{where}: {len(tenant_ids)} tenants", file=sys.stderr)
+    return 0
+
+
+def print_import_report(origin: str, load_problems: Sequence[str], report: ImportReport) -> int:
+    """``tenants import``: the file's load problems on stderr, the counts on stdout.
+
+    1 when a tenant was skipped (not storable), else 0.
+    """
+    for problem in load_problems:
+        print(f"{origin}: {problem}", file=sys.stderr)
+    for line in report.lines():
+        print(line)
+    if report.dry_run:
+        print("dry run: nothing was written")
+    return 1 if report.skipped else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,6 +23,7 @@ from config.settings import Settings
 from config.source import TenantSource
 from config.tenants_file import FileTenantSource
 
+from .cluster import Coordination
 from .logs import JsonFormatter
 from .service import ServiceInfo, open_service
 from .testing import SimulatedPlatform, WebhookSigner
@@ -60,12 +61,15 @@ async def open_callvisor(
     source: TenantSource | None = None,
     *,
     tool_transport: httpx.AsyncBaseTransport | None = None,
+    coordination: Coordination | None = None,
 ) -> AsyncIterator[ServiceInfo]:
     """A serving callvisor; cancelled (without a drain) when the block exits."""
     if source is None:
         assert settings.tenants_file is not None
         source = FileTenantSource.load(settings.tenants_file, default_region=settings.default_region)
-    async with open_service(settings, source, tool_transport=tool_transport) as service, trio.open_nursery() as nursery:
+    async with open_service(
+            settings, source, tool_transport=tool_transport, coordination=coordination
+        ) as service, trio.open_nursery() as nursery:
         info: ServiceInfo = await nursery.start(partial(service.serve, handle_signals=False))
         try:
             yield info

@@ -23,7 +23,8 @@ import logging
 import re
 import time
 from collections.abc import Mapping
-from typing import Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 import trio
 
@@ -31,7 +32,7 @@ from actors.call import IncomingCall
 from actors.log import call_context, log_event
 from config.settings import Settings
 
-from .ledger import Ledger
+from .ledger import Claim, Ledger
 from .metrics import Metrics
 from .supervisor import Supervisor
 from .webhooks import WebhookVerificationError, verify_webhook
@@ -43,14 +44,27 @@ _CALL_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 Reply = tuple[int, dict[str, Any]]
 
 
+class DeliveryLedger(Protocol):
+    """Remembers handled webhook-ids (in memory, or in MongoDB in cluster mode)."""
+
+    def claim(self, key: str) -> AbstractAsyncContextManager[Claim[Reply]]: ...
+
+
 class WebhookIntake:
     """The public webhook endpoint's logic, independent of the web framework."""
 
-    def __init__(self, *, settings: Settings, supervisor: Supervisor, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        supervisor: Supervisor,
+        metrics: Metrics,
+        deliveries: DeliveryLedger | None = None,
+    ) -> None:
         self._settings = settings
         self._supervisor = supervisor
         self._metrics = metrics
-        self.deliveries: Ledger[Reply] = Ledger()
+        self.deliveries: DeliveryLedger = deliveries or Ledger()
 
     def too_large(self) -> Reply:
         log_event(logging.WARNING, "webhook_invalid", "webhook body over 256 KiB", reason="body_too_large")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 
 import httpx
@@ -32,10 +32,14 @@ from hypercorn.trio import serve as hypercorn_serve
 from actors.control import CallControl
 from actors.log import log_event
 from actors.session import run_session
+from config.errors import InstructionsDBError
+from config.mongo_source import MongoTenantSource
+from config.mongo_store import MongoStore, open_mongo_store
 from config.settings import Bind, Settings
 from config.source import TenantSource
 
 from .admin_app import create_admin_app
+from .cluster import Coordination, cluster_coordination, ensure_cluster_indexes
 from .intake import WebhookIntake
 from .metrics import Metrics
 from .public_app import create_public_app
@@ -70,9 +74,11 @@ class Service:
         *,
         control: CallControl,
         tool_http: httpx.AsyncClient,
+        coordination: Coordination | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = Metrics()
+        self.coordination = coordination
         self.supervisor = Supervisor(
             settings=settings,
             source=source,
@@ -80,11 +86,21 @@ class Service:
             metrics=self.metrics,
             run_session=run_session,
             tool_http=tool_http,
+            capacity=coordination.capacity if coordination else None,
+            decisions=coordination.decisions if coordination else None,
         )
-        self.intake = WebhookIntake(settings=settings, supervisor=self.supervisor, metrics=self.metrics)
+        self.intake = WebhookIntake(
+            settings=settings,
+            supervisor=self.supervisor,
+            metrics=self.metrics,
+            deliveries=coordination.deliveries if coordination else None,
+        )
         self.public_app = create_public_app(self.intake, self.supervisor)
         self.admin_app = create_admin_app(
-            self.supervisor, admin_token=settings.admin_token, request_drain=self.request_stop
+            self.supervisor,
+            admin_token=settings.admin_token,
+            request_drain=self.request_stop,
+            cluster=coordination.capacity if coordination else None,
         )
         self._stop = trio.Event()
 
@@ -116,6 +132,8 @@ class Service:
             await outer.start(self.supervisor.run)
             if handle_signals:
                 outer.start_soon(self._watch_signals, name="signal-watcher")
+            if self.coordination is not None:
+                outer.start_soon(self.coordination.capacity.watch_hangups, name="cluster-hangups")
             stop_servers = trio.Event()
             async with trio.open_nursery() as servers:
                 public = await servers.start(
@@ -152,6 +170,7 @@ async def open_service(
     source: TenantSource,
     *,
     tool_transport: httpx.AsyncBaseTransport | None = None,
+    coordination: Coordination | None = None,
 ) -> AsyncIterator[Service]:
     """Build a Service with its HTTP clients, closing them on exit.
 
@@ -165,13 +184,54 @@ async def open_service(
     )
     try:
         async with httpx.AsyncClient(follow_redirects=False, transport=tool_transport) as tool_http:
-            yield Service(settings, source, control=control, tool_http=tool_http)
+            yield Service(
+                settings, source, control=control, tool_http=tool_http, coordination=coordination
+            )
     finally:
         with trio.move_on_after(2.0, shield=True):
             await control.aclose()
 
 
-async def run_service(settings: Settings, source: TenantSource) -> None:
-    """``callvisor serve``: run until a signal (or POST /drain) and the drain that follows."""
-    async with open_service(settings, source) as service:
+async def run_service(settings: Settings, file_source: TenantSource | None) -> None:
+    """``callvisor serve``: run until a signal (or POST /drain) and the drain that follows.
+
+    Tenants come from ``file_source`` when a tenants file is configured, else from MongoDB
+    (``MONGODB_URI``).  With ``CALLVISOR_CLUSTER=mongodb`` capacity, dedup and the call
+    registry live in MongoDB too.  The service starts even when MongoDB is down: calls then
+    get the fallback prompts (or, in cluster mode, are refused).
+    """
+    async with AsyncExitStack() as stack:
+        store: MongoStore | None = None
+        if settings.mongodb_uri is not None:
+            store = await stack.enter_async_context(
+                open_mongo_store(
+                    settings.mongodb_uri,
+                    database=settings.mongodb_database,
+                    timeout_ms=settings.mongodb_timeout_ms,
+                )
+            )
+        source = file_source
+        if source is None:
+            assert store is not None, "Settings require a tenants file or MONGODB_URI"
+            source = MongoTenantSource(store)
+        coordination = None
+        if settings.cluster == "mongodb":
+            assert store is not None, "Settings require MONGODB_URI in cluster mode"
+            coordination = cluster_coordination(
+                store,
+                replica_id=settings.replica_id,
+                limit=settings.max_concurrent_calls,
+                lease_ttl_s=settings.lease_ttl_s,
+            )
+            try:
+                await ensure_cluster_indexes(store)
+            except InstructionsDBError as err:
+                log_event(
+                    logging.ERROR, "cluster_store_unavailable",
+                    "cluster indexes not created at start-up; new calls are refused until MongoDB answers",
+                    error=err,
+                )
+        service = await stack.enter_async_context(
+            open_service(settings, source, coordination=coordination)
+        )
         await service.serve()

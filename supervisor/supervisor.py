@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import trio
@@ -30,9 +30,15 @@ from actors.log import log_event
 from config.settings import Settings
 from config.source import TenantSource
 
-from .capacity import LocalCapacity
-from .ledger import Ledger
+from .capacity import Capacity, LocalCapacity
+from .ledger import Claim, Ledger
 from .metrics import Metrics
+
+
+class DecisionLedger(Protocol):
+    """Remembers definitive decisions by call_id (in memory, or in MongoDB in cluster mode)."""
+
+    def claim(self, key: str) -> AbstractAsyncContextManager[Claim[Decision]]: ...
 
 
 class Supervisor:
@@ -47,14 +53,16 @@ class Supervisor:
         metrics: Metrics,
         run_session: SessionRunner,
         tool_http: httpx.AsyncClient,
+        capacity: Capacity | None = None,
+        decisions: DecisionLedger | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.capacity = LocalCapacity(settings.max_concurrent_calls)
+        self.capacity: Capacity = capacity or LocalCapacity(settings.max_concurrent_calls)
         self.calls: dict[str, CallHandle] = {}
         self.draining = False
         self.started_at: float | None = None
-        self.decisions: Ledger[Decision] = Ledger()
+        self.decisions: DecisionLedger = decisions or Ledger()
         self.env = CallEnv(
             settings=settings,
             source=source,
@@ -65,6 +73,7 @@ class Supervisor:
             tool_http=tool_http,
         )
         self._nursery: trio.Nursery | None = None
+        self._gauge_tenants: set[str] = set()
         self._idle = trio.Event()
         self._idle.set()
         metrics.capacity_limit.labels(scope="global").set(settings.max_concurrent_calls)
@@ -117,15 +126,13 @@ class Supervisor:
         self.stop_admitting()
         with trio.move_on_after(grace_s):
             await self._idle.wait()
-        remaining = list(self.calls.values())
-        for call in remaining:
-            call.request_end("drain")
+        ended_by_drain = [call for call in list(self.calls.values()) if call.request_end("drain")]
         # Each actor's teardown is bounded; this bound only guards against a bug.
         with trio.move_on_after(self.settings.call_control_timeout_s * 2 + 5):
             await self._idle.wait()
         log_event(
             logging.WARNING, "drain_finished", "drain finished",
-            ended_by_drain=len(remaining), live_calls=len(self.calls),
+            ended_by_drain=len(ended_by_drain), live_calls=len(self.calls),
         )
 
     # -- Admission ---------------------------------------------------------------------------
@@ -134,8 +141,7 @@ class Supervisor:
     async def slot(self, call: CallHandle, *, tenant_limit: int | None) -> AsyncIterator[None]:
         if self.draining:
             raise CallRefused("draining")
-        tenant_id = call.tenant_id or "unknown"
-        async with self.capacity.hold(tenant_id, tenant_limit=tenant_limit):
+        async with self.capacity.hold(call, tenant_limit=tenant_limit):
             self.calls[call.call_id] = call
             if self._idle.is_set():
                 self._idle = trio.Event()
@@ -168,9 +174,11 @@ class Supervisor:
 
     def refresh_gauges(self) -> None:
         """Set the gauges from the live state (called before each /metrics scrape)."""
-        self.metrics.calls_active.clear()
-        for tenant_id, used in self.capacity.by_tenant.items():
-            self.metrics.calls_active.labels(tenant_id=tenant_id).set(used)
+        by_tenant = dict(self.capacity.by_tenant)
+        # A tenant whose calls all ended reads 0 (its series does not vanish).
+        self._gauge_tenants.update(by_tenant)
+        for tenant_id in self._gauge_tenants:
+            self.metrics.calls_active.labels(tenant_id=tenant_id).set(by_tenant.get(tenant_id, 0))
         self.metrics.capacity_in_use.labels(scope="global").set(self.capacity.in_use)
 
     def snapshot(self) -> dict[str, Any]:
