@@ -14,10 +14,12 @@ expected) or a MongoDB error (``tenants``), 2 bad settings or usage.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -43,7 +45,22 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("serve", help="run the service (default)")
     commands.add_parser(
-        "demo", help="run every intake scenario against the simulated OpenAI platform"
+        "demo", help="run every intake and call scenario against the simulated OpenAI platform"
+    )
+    simulate = commands.add_parser(
+        "simulate",
+        help="serve the simulated OpenAI platform as a process of its own",
+        description="Serves OpenAI's call-control REST API and sideband websocket, simulated, "
+        "plus a control API to script failures and read what it received (see "
+        "supervisor/simulate.py). Prints one JSON line with base_url, realtime_url, "
+        "control_url and api_key, then serves until interrupted.",
+    )
+    simulate.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    simulate.add_argument("--control-port", type=int, default=0, help="control API port (default: any free)")
+    simulate.add_argument("--api-key", default=None, help="the only API key accepted (default: random)")
+    simulate.add_argument(
+        "--strict-calls", action="store_true",
+        help="answer 404 for call_ids nobody registered through the control API",
     )
     tenants = commands.add_parser("tenants", help="tenant configuration tools")
     tenant_commands = tenants.add_subparsers(dest="tenants_command", metavar="SUBCOMMAND", required=True)
@@ -89,6 +106,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .demo import run_demo
 
         return trio.run(run_demo)
+    if command == "simulate":
+        from .simulate import run_simulator
+
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
+            trio.run(
+                partial(
+                    run_simulator, host=args.host, control_port=args.control_port,
+                    api_key=args.api_key, strict_calls=args.strict_calls,
+                )
+            )
+        return 0
     if command == "tenants":
         return _tenants(args.tenants_command, args.file, dry_run=getattr(args, "dry_run", False))
     if command == "docs":

@@ -1,0 +1,265 @@
+"""The simulated platform's REST half (private; see supervisor.testing).
+
+``POST /v1/realtime/calls/{call_id}/{accept|reject|hangup|refer}`` served by hypercorn from a
+small ASGI app.  A request is answered in this order:
+
+1. recorded (every request, whatever its fate);
+2. 401 ``invalid_api_key`` unless ``Authorization: Bearer <platform.api_key>``;
+3. the first matching scripted delay is slept (``trio.sleep``: the test's clock);
+4. the first matching scripted failure answers with its status;
+5. 404 ``call_not_found`` for a call the platform never heard of, or one that ended;
+6. 400 for a body OpenAI would refuse (accept without ``"type": "realtime"``, refer without
+   ``target_uri``, a non-integer reject ``status_code``);
+7. 200 with an empty body, and the call's state moves on.
+
+==========  ===================  ====================================================
+action      allowed from         effect
+==========  ===================  ====================================================
+accept      incoming, accepted   accepted (a repeated accept is a no-op 200)
+reject      incoming, accepted   ended
+hangup      incoming, accepted   ended; live sideband closed with 1000
+refer       accepted             after ``refer_closes_after_s``: ended, sideband closed
+==========  ===================  ====================================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, cast
+
+import trio
+from attrs import define, frozen
+from hypercorn.config import Config
+from hypercorn.trio import serve
+
+if TYPE_CHECKING:
+    from .testing import SimulatedPlatform
+
+#: The call-control actions, in the order a call usually meets them.
+CALL_ACTIONS = ("accept", "reject", "hangup", "refer")
+_PREFIX = "/v1/realtime/calls/"
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+@frozen(kw_only=True)
+class RecordedRequest:
+    """One call-control request as the platform received it."""
+
+    action: str
+    call_id: str
+    #: The parsed JSON body, or None when it was empty or not a JSON object.
+    body: dict[str, Any] | None
+    #: Header names lower-cased.
+    headers: dict[str, str]
+    #: ``trio.current_time()`` on arrival.
+    at: float
+
+
+@define(kw_only=True)
+class Script:
+    """One scripted misbehaviour, consumed ``times`` times."""
+
+    effect: str  # "fail" or "delay"
+    action: str  # a call action, or "connect" for the sideband handshake
+    call_id: str | None
+    status: int = 500
+    seconds: float = 0.0
+    times: int = 1
+
+    def matches(self, effect: str, action: str, call_id: str) -> bool:
+        return self.effect == effect and self.action == action and self.call_id in (None, call_id)
+
+    def describe(self) -> str:
+        what = f"status={self.status}" if self.effect == "fail" else f"seconds={self.seconds}"
+        return f"{self.effect} {self.action} call_id={self.call_id or '*'} {what} x{self.times}"
+
+
+class ScriptBook:
+    """Scripted failures and delays, each consumed first-in first-out."""
+
+    def __init__(self) -> None:
+        self._scripts: list[Script] = []
+
+    def add(self, script: Script) -> None:
+        if script.times < 1:
+            raise ValueError("times must be at least 1")
+        self._scripts.append(script)
+
+    def take(self, effect: str, action: str, call_id: str) -> Script | None:
+        """Consume one use of the first script that matches, if any."""
+        for script in self._scripts:
+            if script.matches(effect, action, call_id):
+                script.times -= 1
+                if script.times == 0:
+                    self._scripts.remove(script)
+                return script
+        return None
+
+    def pending(self) -> list[str]:
+        return [script.describe() for script in self._scripts]
+
+
+def _error(
+    code: str, message: str, *, param: str | None = None, kind: str = "invalid_request_error"
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+async def answer(
+    platform: SimulatedPlatform,
+    action: str,
+    call_id: str,
+    raw_body: bytes,
+    headers: dict[str, str],
+) -> tuple[int, dict[str, Any] | None]:
+    """Status and JSON body for one call-control request (order in the module docstring)."""
+    try:
+        parsed = json.loads(raw_body) if raw_body else None
+    except ValueError:
+        parsed = None
+    body = parsed if isinstance(parsed, dict) else None
+    platform._record_request(
+        RecordedRequest(
+            action=action, call_id=call_id, body=body, headers=headers, at=trio.current_time()
+        )
+    )
+    if headers.get("authorization") != f"Bearer {platform.api_key}":
+        return 401, _error("invalid_api_key", "Incorrect API key provided.")
+    if (delay := platform._scripts.take("delay", action, call_id)) is not None:
+        await trio.sleep(delay.seconds)
+    if (failure := platform._scripts.take("fail", action, call_id)) is not None:
+        return failure.status, _error("scripted_failure", "Scripted failure.", kind="server_error")
+
+    call = platform._calls.get(call_id)
+    if call is None and platform.accept_unknown_calls:
+        call = platform.expect_call(call_id)
+    allowed = ("accepted",) if action == "refer" else ("incoming", "accepted")
+    if call is None or call.state not in allowed:
+        return 404, _error("call_not_found", f"No call found with id '{call_id}'.")
+    if raw_body and body is None:
+        return 400, _error("invalid_json", "The body is not a JSON object.")
+    body = body or {}
+
+    if action == "accept":
+        if body.get("type") != "realtime":
+            return 400, _error(
+                "missing_required_parameter", "Missing required parameter: 'type'.", param="type"
+            )
+        call._accept(body)
+    elif action == "reject":
+        status_code = body.get("status_code", 603)
+        if type(status_code) is not int:
+            return 400, _error(
+                "invalid_type", "status_code must be an integer.", param="status_code"
+            )
+        call._end("rejected")
+    elif action == "hangup":
+        call._end("hangup")
+        platform._spawn(
+            partial(call._close_after, 0.0, "hangup"), name=f"platform:hangup:{call_id}"
+        )
+    else:
+        target = body.get("target_uri")
+        if not isinstance(target, str) or not target:
+            return 400, _error(
+                "missing_required_parameter",
+                "Missing required parameter: 'target_uri'.",
+                param="target_uri",
+            )
+        call.refer_target = target
+        if platform.refer_closes_after_s is not None:
+            platform._spawn(
+                partial(call._close_after, platform.refer_closes_after_s, "refer"),
+                name=f"platform:refer:{call_id}",
+            )
+    return 200, None
+
+
+class CallControlApp:
+    """The ASGI app: routes call-control POSTs to :func:`answer`."""
+
+    def __init__(self, platform: SimulatedPlatform) -> None:
+        self._platform = platform
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        raw_body = await _read_body(receive)
+        path: str = scope["path"]
+        route = path.removeprefix(_PREFIX).split("/") if path.startswith(_PREFIX) else []
+        if (
+            scope["method"] != "POST"
+            or len(route) != 2
+            or route[1] not in CALL_ACTIONS
+            or not route[0]
+        ):
+            await _respond(
+                send, 404, _error("not_found", f"No route for {scope['method']} {path}.")
+            )
+            return
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope["headers"]
+        }
+        status, payload = await answer(self._platform, route[1], route[0], raw_body, headers)
+        await _respond(send, status, payload)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _respond(send: Send, status: int, payload: dict[str, Any] | None) -> None:
+    body = b"" if payload is None else json.dumps(payload).encode()
+    headers = [(b"content-length", str(len(body)).encode())]
+    if payload is not None:
+        headers.append((b"content-type", b"application/json"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def serve_call_control(
+    platform: SimulatedPlatform,
+    host: str,
+    *,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the REST API on ``host`` (an ephemeral port) until cancelled; reports its URL."""
+    config = Config()
+    config.bind = [f"{host}:0"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("supervisor.testing.platform")
+    async with trio.open_nursery() as nursery:
+        binds: list[str] = await nursery.start(
+            partial(serve, cast(Any, CallControlApp(platform)), config, mode="asgi")
+        )
+        task_status.started(binds[0])

@@ -1,0 +1,522 @@
+"""The simulated platform's calls and their sideband websockets (private; see supervisor.testing).
+
+A :class:`SimulatedCall` is one call as the platform sees it: its state (``incoming`` until
+accepted, ``accepted``, then ``ended``), the client events its sideband received, and the live
+sideband connections a test drives through it.  :func:`serve_sideband` is the websocket server:
+a plain ``trio.serve_tcp`` listener whose streams are wrapped by trio-websocket, so that the
+platform keeps hold of each TCP stream and can drop it without a close frame (what a real caller
+hangup looks like).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import trio
+import trio_websocket
+
+if TYPE_CHECKING:
+    from .testing import SimulatedPlatform
+
+T = TypeVar("T")
+
+#: How long the platform waits for a websocket handshake, or for a close handshake to finish.
+HANDSHAKE_TIMEOUT_S = 10.0
+CLOSE_GRACE_S = 5.0
+#: Same ceiling as the openai SDK's own sideband client: effectively unlimited.
+MAX_MESSAGE_BYTES = 16 * 2**20
+REALTIME_PATH = "/v1/realtime"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+class ChangeSignal:
+    """Wakes every waiter whenever the platform's recorded state changes."""
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = trio.Event()
+
+    async def wait_for(self, probe: Callable[[], T | None]) -> T:
+        """Block until ``probe()`` returns something other than None, and return it."""
+        while (found := probe()) is None:
+            await self._event.wait()
+        return found
+
+
+class _Connection:
+    """One live sideband websocket and the TCP stream under it."""
+
+    def __init__(
+        self,
+        ws: trio_websocket.WebSocketConnection,
+        stream: trio.SocketStream,
+        nursery: trio.Nursery,
+    ) -> None:
+        self.ws = ws
+        self.stream = stream
+        self.nursery = nursery
+        self.done = trio.Event()
+
+
+class SimulatedCall:
+    """One call on the simulated platform, and the server side of its sideband.
+
+    Get it with ``platform.call(call_id)``.  The async methods send on every live sideband
+    connection; when none is live yet they block until the client connects, and they raise
+    ``RuntimeError`` once the call has ended with nothing connected.  Wrap them in
+    ``trio.fail_after`` in tests.
+    """
+
+    def __init__(self, call_id: str, platform: SimulatedPlatform) -> None:
+        self.call_id = call_id
+        #: ``"incoming"``, ``"accepted"`` or ``"ended"``.
+        self.state = "incoming"
+        #: Why the call ended: rejected, hangup, refer, gone, caller_hangup, closed.
+        self.ended_by: str | None = None
+        #: The body of the accept that succeeded (the session the client asked for).
+        self.accept_body: dict[str, Any] | None = None
+        #: ``target_uri`` of the last refer the platform answered 200.
+        self.refer_target: str | None = None
+        self._platform = platform
+        self._changes = platform._changes
+        self._events: list[dict[str, Any]] = []
+        self._live: list[_Connection] = []
+        self._session: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"<SimulatedCall {self.call_id} {self.state} live={len(self._live)}>"
+
+    # -- what the test reads --------------------------------------------------------------
+
+    @property
+    def client_events(self) -> list[dict[str, Any]]:
+        """Every JSON message the client sent on this call's sideband, in order."""
+        return list(self._events)
+
+    @property
+    def live_connections(self) -> int:
+        return len(self._live)
+
+    async def wait_connected(self) -> None:
+        """Block until a sideband connection is live (RuntimeError if the call ended first)."""
+        await self._live_connections()
+
+    async def wait_for_client_event(self, event_type: str, *, nth: int = 1) -> dict[str, Any]:
+        """Block until the client has sent ``nth`` events of ``event_type``; return that one."""
+
+        def probe() -> dict[str, Any] | None:
+            matches = [e for e in self._events if e.get("type") == event_type]
+            return matches[nth - 1] if len(matches) >= nth else None
+
+        return await self._changes.wait_for(probe)
+
+    async def wait_tool_output(self, tool_call_id: str) -> dict[str, Any]:
+        """Block until the client sends ``function_call_output`` for ``tool_call_id``.
+
+        Returns the whole ``conversation.item.create`` event; the result string is in
+        ``event["item"]["output"]``.
+        """
+
+        def probe() -> dict[str, Any] | None:
+            for event in self._events:
+                item = event.get("item")
+                if (
+                    event.get("type") == "conversation.item.create"
+                    and isinstance(item, dict)
+                    and item.get("type") == "function_call_output"
+                    and item.get("call_id") == tool_call_id
+                ):
+                    return event
+            return None
+
+        return await self._changes.wait_for(probe)
+
+    # -- what the test makes the server do ------------------------------------------------
+
+    async def send(self, event: dict[str, Any]) -> None:
+        """Send ``event`` as-is (any type, known or not) on every live connection."""
+        message = json.dumps(event)
+        for conn in await self._live_connections():
+            await conn.ws.send_message(message)
+
+    async def send_error(
+        self,
+        *,
+        code: str,
+        message: str,
+        param: str | None = None,
+        error_type: str = "invalid_request_error",
+        client_event_id: str | None = None,
+    ) -> None:
+        """Send an ``error`` event shaped like the Realtime API's."""
+        await self.send(_error_event(code, message, param, error_type, client_event_id))
+
+    async def function_call(
+        self,
+        name: str,
+        arguments: str,
+        *,
+        tool_call_id: str | None = None,
+        status: str = "completed",
+    ) -> str:
+        """Have the model call tool ``name``; returns the tool call id.
+
+        Sends ``response.created``, ``response.output_item.added``,
+        ``response.function_call_arguments.done``, ``response.output_item.done`` (item
+        ``status`` as given) and ``response.done`` (``completed``, or ``cancelled`` when the
+        item did not complete).  ``arguments`` is the JSON string the model produced.
+        """
+        tool_call_id = tool_call_id or new_id("call")
+        response_id, item_id = new_id("resp"), new_id("item")
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "function_call",
+            "status": "in_progress",
+            "name": name,
+            "call_id": tool_call_id,
+            "arguments": "",
+        }
+        done_item = {**item, "status": status, "arguments": arguments}
+        response_status = "completed" if status == "completed" else "cancelled"
+        await self.send(_response_event("response.created", response_id, "in_progress", []))
+        await self.send(
+            {
+                "type": "response.output_item.added",
+                "event_id": new_id("event"),
+                "response_id": response_id,
+                "output_index": 0,
+                "item": item,
+            }
+        )
+        await self.send(
+            {
+                "type": "response.function_call_arguments.done",
+                "event_id": new_id("event"),
+                "response_id": response_id,
+                "item_id": item_id,
+                "output_index": 0,
+                "call_id": tool_call_id,
+                "name": name,
+                "arguments": arguments,
+            }
+        )
+        await self.send(
+            {
+                "type": "response.output_item.done",
+                "event_id": new_id("event"),
+                "response_id": response_id,
+                "output_index": 0,
+                "item": done_item,
+            }
+        )
+        await self.send(_response_event("response.done", response_id, response_status, [done_item]))
+        return tool_call_id
+
+    async def play_audio(self, *, duration_s: float | None = None) -> None:
+        """Send ``output_audio_buffer.started``, wait, then ``output_audio_buffer.stopped``.
+
+        ``duration_s`` defaults to ``platform.audio_duration_s``; the wait is ``trio.sleep``.
+        """
+        if duration_s is None:
+            duration_s = self._platform.audio_duration_s
+        response_id = new_id("resp")
+        await self.send(_audio_event("output_audio_buffer.started", response_id))
+        await trio.sleep(duration_s)
+        await self.send(_audio_event("output_audio_buffer.stopped", response_id))
+
+    async def caller_hangup(self) -> None:
+        """The caller hangs up: the call ends and the sideband closes normally (1000)."""
+        self._end("caller_hangup")
+        await self.close(1000, "")
+
+    async def close(self, code: int = 1000, reason: str = "", *, end_call: bool = True) -> None:
+        """Close every live connection with a close frame and wait until they are gone.
+
+        With ``end_call`` (the default) the call is over: a new handshake gets 404.
+        """
+        if end_call:
+            self._end("closed")
+        for conn in list(self._live):
+            with trio.move_on_after(CLOSE_GRACE_S):
+                await conn.ws.aclose(code, reason)
+                await conn.done.wait()
+
+    async def abort(self, *, end_call: bool = True) -> None:
+        """Drop every live connection's TCP stream without a close frame.
+
+        The client sees an abnormal closure (1006), as it does when a real caller hangs up.
+        """
+        if end_call:
+            self._end("caller_hangup")
+        for conn in list(self._live):
+            await conn.stream.aclose()
+            with trio.move_on_after(CLOSE_GRACE_S):
+                await conn.done.wait()
+
+    # -- used by the platform ---------------------------------------------------------------
+
+    def _accept(self, body: dict[str, Any]) -> None:
+        if self.state == "incoming":
+            self.state = "accepted"
+            self.accept_body = body
+            self._session = _session_from_accept(body)
+        self._changes.notify()
+
+    def _end(self, by: str) -> None:
+        if self.state != "ended":
+            self.state = "ended"
+            self.ended_by = by
+            self._changes.notify()
+
+    async def _close_after(self, delay_s: float, ended_by: str) -> None:
+        """Close the sideband normally after ``delay_s`` (a REST hangup or refer)."""
+        await trio.sleep(delay_s)
+        self._end(ended_by)
+        await self.close(1000, "", end_call=False)
+
+    async def _live_connections(self) -> list[_Connection]:
+        def probe() -> list[_Connection] | None:
+            if self._live:
+                return list(self._live)
+            if self.state == "ended":
+                raise RuntimeError(f"call {self.call_id} has ended and no sideband is connected")
+            return None
+
+        return await self._changes.wait_for(probe)
+
+    def _attach(self, conn: _Connection) -> None:
+        self._live.append(conn)
+        self._changes.notify()
+
+    def _detach(self, conn: _Connection) -> None:
+        self._live.remove(conn)
+        self._changes.notify()
+
+    def _record(self, event: dict[str, Any]) -> None:
+        self._events.append(event)
+        self._changes.notify()
+
+    async def _react(self, conn: _Connection, event: dict[str, Any]) -> None:
+        """What the simulated model does with a client event (most need nothing)."""
+        kind = event.get("type")
+        if kind == "response.create" and self._platform.auto_audio:
+            conn.nursery.start_soon(self._answer, conn, name=f"sideband:{self.call_id}:response")
+        elif kind == "session.update":
+            session = event.get("session")
+            if not isinstance(session, dict) or session.get("type") != "realtime":
+                await conn.ws.send_message(
+                    json.dumps(
+                        _error_event(
+                            "missing_required_parameter",
+                            "Missing required parameter: 'session.type'.",
+                            "session.type",
+                            "invalid_request_error",
+                            event.get("event_id"),
+                        )
+                    )
+                )
+                return
+            self._session.update(session)
+            await conn.ws.send_message(
+                json.dumps(
+                    {
+                        "type": "session.updated",
+                        "event_id": new_id("event"),
+                        "session": self._session,
+                    }
+                )
+            )
+
+    async def _answer(self, conn: _Connection) -> None:
+        """The simulated model speaks one response (``platform.auto_audio``)."""
+        response_id = new_id("resp")
+        try:
+            send = conn.ws.send_message
+            await send(
+                json.dumps(_response_event("response.created", response_id, "in_progress", []))
+            )
+            await send(json.dumps(_audio_event("output_audio_buffer.started", response_id)))
+            await send(json.dumps(_response_event("response.done", response_id, "completed", [])))
+            await trio.sleep(self._platform.audio_duration_s)
+            await send(json.dumps(_audio_event("output_audio_buffer.stopped", response_id)))
+        except trio_websocket.ConnectionClosed:
+            return
+
+
+# -- the websocket server ------------------------------------------------------------------
+
+
+async def serve_sideband(
+    platform: SimulatedPlatform,
+    host: str,
+    *,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve sideband websockets on ``host`` (an ephemeral port) until cancelled.
+
+    Reports the bound port.
+    """
+    async with trio.open_nursery() as connections:
+        listeners = await connections.start(
+            partial(trio.serve_tcp, partial(_handle_stream, platform), 0, host=host)
+        )
+        task_status.started(listeners[0].socket.getsockname()[1])
+
+
+async def _handle_stream(platform: SimulatedPlatform, stream: trio.SocketStream) -> None:
+    """One TCP connection: handshake, conversation, then a bounded close."""
+    with trio.CancelScope() as bounded:
+        async with trio.open_nursery() as nursery:  # trio-websocket's reader task
+            call, ws = None, None
+            with (
+                trio.move_on_after(HANDSHAKE_TIMEOUT_S),
+                contextlib.suppress(trio_websocket.ConnectionClosed),
+            ):
+                request = await trio_websocket.wrap_server_stream(
+                    nursery, stream, max_message_size=MAX_MESSAGE_BYTES
+                )
+                call = await _admit(platform, request)
+                if call is not None:
+                    ws = await request.accept()
+            if call is None or ws is None:
+                await stream.aclose()
+                return
+            try:
+                async with trio.open_nursery() as replies:
+                    conn = _Connection(ws, stream, replies)
+                    with contextlib.suppress(trio_websocket.ConnectionClosed):
+                        await _converse(call, conn)
+                    replies.cancel_scope.cancel()
+            finally:
+                if conn in call._live:
+                    call._detach(conn)
+                conn.done.set()
+                # Finish the close handshake (whoever began it), then let the reader go.
+                bounded.deadline = trio.current_time() + CLOSE_GRACE_S
+                with trio.move_on_after(CLOSE_GRACE_S, shield=True):
+                    await ws.aclose()
+    await trio.aclose_forcefully(stream)
+
+
+async def _converse(call: SimulatedCall, conn: _Connection) -> None:
+    """Until the connection closes: session.created first, then answer client events."""
+    # Sent before the connection is attached, so a test's call.send() always comes after it.
+    await conn.ws.send_message(
+        json.dumps(
+            {"type": "session.created", "event_id": new_id("event"), "session": call._session}
+        )
+    )
+    call._attach(conn)
+    while True:
+        message = await conn.ws.get_message()
+        try:
+            event = json.loads(message)
+        except ValueError:
+            event = None
+        if not isinstance(event, dict):
+            error = _error_event(
+                "invalid_json",
+                "Client event is not a JSON object.",
+                None,
+                "invalid_request_error",
+                None,
+            )
+            await conn.ws.send_message(json.dumps(error))
+            continue
+        call._record(event)
+        await call._react(conn, event)
+
+
+async def _admit(
+    platform: SimulatedPlatform, request: trio_websocket.WebSocketRequest
+) -> SimulatedCall | None:
+    """The call this handshake may attach to; otherwise reject it and return None."""
+    url = urlsplit(request.path)
+    call_ids = parse_qs(url.query).get("call_id", [])
+    call_id = call_ids[0] if call_ids else None
+    headers = {name.lower(): value for name, value in request.headers}
+    call = platform._calls.get(call_id) if call_id else None
+    if headers.get(b"authorization") != f"Bearer {platform.api_key}".encode():
+        status, code = 401, "invalid_api_key"
+    elif url.path != REALTIME_PATH or call_id is None:
+        status, code = 404, "not_found"
+    elif script := platform._scripts.take("fail", "connect", call_id):
+        status, code = script.status, "call_id_not_found"
+    elif call is None or call.state != "accepted":
+        status, code = 404, "call_id_not_found"
+    else:
+        platform._record_handshake(call_id, 101)
+        return call
+    platform._record_handshake(call_id, status)
+    body = {"error": {"type": "invalid_request_error", "code": code, "message": code}}
+    await request.reject(
+        status,
+        extra_headers=[(b"content-type", b"application/json")],
+        body=json.dumps(body).encode(),
+    )
+    return None
+
+
+# -- event shapes --------------------------------------------------------------------------
+
+
+def _session_from_accept(body: dict[str, Any]) -> dict[str, Any]:
+    session = {
+        "type": "realtime",
+        "object": "realtime.session",
+        "id": new_id("sess"),
+        "model": "gpt-realtime",
+        "output_modalities": ["audio"],
+        "instructions": "",
+        "tools": [],
+    }
+    session.update(body)
+    return session
+
+
+def _response_event(
+    kind: str, response_id: str, status: str, output: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "event_id": new_id("event"),
+        "response": {
+            "id": response_id,
+            "object": "realtime.response",
+            "status": status,
+            "output": output,
+        },
+    }
+
+
+def _audio_event(kind: str, response_id: str) -> dict[str, Any]:
+    return {"type": kind, "event_id": new_id("event"), "response_id": response_id}
+
+
+def _error_event(
+    code: str, message: str, param: str | None, error_type: str, client_event_id: object
+) -> dict[str, Any]:
+    return {
+        "type": "error",
+        "event_id": new_id("event"),
+        "error": {
+            "type": error_type,
+            "code": code,
+            "message": message,
+            "param": param,
+            "event_id": client_event_id,
+        },
+    }

@@ -1,0 +1,169 @@
+"""``callvisor simulate``: the simulated OpenAI platform as a process of its own.
+
+For checks and benchmarks that run callvisor as a separate process.  It serves the REST API
+(``/v1/realtime/calls/...``) and the sideband websocket exactly as :mod:`supervisor.testing`
+does, and a small control API on a third port to script it and read what it saw:
+
+================================  ==========================================================
+``GET  /state``                   urls, api key, calls by state, live sidebands, pending scripts
+``GET  /requests[?call_id=ID]``   every call-control request (action, call_id, body, at)
+``GET  /calls/{id}/events``       the client events received on that call's sideband
+``POST /calls/{id}``              make the call known (as a webhook would)
+``POST /calls/{id}/gone``         the caller hung up: accept/reject/hangup answer 404
+``POST /calls/{id}/function_call``  ``{"name", "arguments"}``: the model calls a tool
+``POST /calls/{id}/hangup``       ``{"abrupt": bool}``: the caller hangs up (close or TCP drop)
+``POST /fail``                    ``{"action", "call_id"?, "status"?, "times"?}``
+``POST /delay``                   ``{"action", "seconds", "call_id"?, "times"?}``
+``POST /fail_connect``            ``{"call_id"?, "times"?}``: sideband handshakes answer 404
+``POST /settings``                ``{"auto_audio", "audio_duration_s", "refer_closes_after_s"}``
+================================  ==========================================================
+
+By default every call_id is known (``--strict-calls`` turns that off), so a webhook posted by
+another tool can be accepted without registering the call first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from functools import partial
+from typing import Any
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+from quart import request
+from quart_trio import QuartTrio
+
+from .testing import SimulatedPlatform, serve_platform
+
+
+def create_control_app(platform: SimulatedPlatform) -> QuartTrio:
+    app = QuartTrio("callvisor.simulate")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    async def body() -> dict[str, Any]:
+        data = await request.get_json(force=True, silent=True)
+        return data if isinstance(data, dict) else {}
+
+    @app.get("/state")
+    async def state() -> dict[str, Any]:
+        return {
+            "base_url": platform.base_url,
+            "realtime_url": platform.realtime_url,
+            "api_key": platform.api_key,
+            "calls": {call_id: call.state for call_id, call in platform._calls.items()},
+            "open_sidebands": platform.open_sidebands(),
+            "pending_scripts": platform.pending_scripts(),
+        }
+
+    @app.get("/requests")
+    async def requests() -> dict[str, Any]:
+        call_id = request.args.get("call_id")
+        found = platform.requests_for(call_id) if call_id else platform.requests
+        return {
+            "requests": [
+                {"action": r.action, "call_id": r.call_id, "body": r.body, "at": r.at} for r in found
+            ]
+        }
+
+    @app.get("/calls/<call_id>/events")
+    async def events(call_id: str) -> tuple[dict[str, Any], int]:
+        if call_id not in platform._calls:
+            return {"error": "unknown call"}, 404
+        return {"events": platform.sideband_events(call_id)}, 200
+
+    @app.post("/calls/<call_id>")
+    async def expect(call_id: str) -> dict[str, Any]:
+        return {"call_id": call_id, "state": platform.expect_call(call_id).state}
+
+    @app.post("/calls/<call_id>/gone")
+    async def gone(call_id: str) -> dict[str, Any]:
+        platform.gone(call_id)
+        return {"ok": True}
+
+    @app.post("/calls/<call_id>/function_call")
+    async def function_call(call_id: str) -> tuple[dict[str, Any], int]:
+        data = await body()
+        with trio.move_on_after(10):
+            tool_call_id = await platform.call(call_id).function_call(
+                str(data.get("name", "")), str(data.get("arguments", "{}"))
+            )
+            return {"tool_call_id": tool_call_id}, 200
+        return {"error": "no sideband connected within 10 s"}, 409
+
+    @app.post("/calls/<call_id>/hangup")
+    async def hangup(call_id: str) -> dict[str, Any]:
+        data = await body()
+        call = platform.call(call_id)
+        with trio.move_on_after(10):
+            await (call.abort() if data.get("abrupt") else call.caller_hangup())
+        return {"ok": True}
+
+    @app.post("/fail")
+    async def fail() -> dict[str, Any]:
+        data = await body()
+        platform.fail(
+            str(data["action"]), call_id=data.get("call_id"),
+            status=int(data.get("status", 500)), times=int(data.get("times", 1)),
+        )
+        return {"ok": True, "pending_scripts": platform.pending_scripts()}
+
+    @app.post("/delay")
+    async def delay() -> dict[str, Any]:
+        data = await body()
+        platform.delay(
+            str(data["action"]), float(data["seconds"]), call_id=data.get("call_id"),
+            times=int(data.get("times", 1)),
+        )
+        return {"ok": True, "pending_scripts": platform.pending_scripts()}
+
+    @app.post("/fail_connect")
+    async def fail_connect() -> dict[str, Any]:
+        data = await body()
+        platform.fail_connect(call_id=data.get("call_id"), times=int(data.get("times", 1)))
+        return {"ok": True, "pending_scripts": platform.pending_scripts()}
+
+    @app.post("/settings")
+    async def settings() -> dict[str, Any]:
+        data = await body()
+        if "auto_audio" in data:
+            platform.auto_audio = bool(data["auto_audio"])
+        if "audio_duration_s" in data:
+            platform.audio_duration_s = float(data["audio_duration_s"])
+        if "refer_closes_after_s" in data:
+            value = data["refer_closes_after_s"]
+            platform.refer_closes_after_s = None if value is None else float(value)
+        return {
+            "auto_audio": platform.auto_audio,
+            "audio_duration_s": platform.audio_duration_s,
+            "refer_closes_after_s": platform.refer_closes_after_s,
+        }
+
+    return app
+
+
+async def run_simulator(*, host: str, control_port: int, api_key: str | None, strict_calls: bool) -> None:
+    """Serve the platform and its control API until cancelled (Ctrl-C)."""
+    platform = SimulatedPlatform(api_key=api_key)
+    platform.accept_unknown_calls = not strict_calls
+    async with trio.open_nursery() as nursery:
+        await nursery.start(partial(serve_platform, platform, host=host))
+        config = Config()
+        config.bind = [f"{host}:{control_port}"]
+        config.accesslog = None
+        config.errorlog = logging.getLogger("supervisor.simulate")
+        control = await nursery.start(partial(serve, create_control_app(platform), config))
+        print(
+            json.dumps(
+                {
+                    "base_url": platform.base_url,
+                    "realtime_url": platform.realtime_url,
+                    "control_url": control[0],
+                    "api_key": platform.api_key,
+                }
+            ),
+            flush=True,
+            file=sys.stdout,
+        )

@@ -1,0 +1,76 @@
+"""``callvisor simulate``: the simulated platform in a process of its own, driven over HTTP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import trio
+
+from config.settings import Settings
+from supervisor.harness import EXAMPLE_TENANTS, LogTap, open_callvisor
+from supervisor.testing import WebhookSigner, incoming_call_event, new_secret, place_call
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_a_separate_simulator_serves_a_whole_call() -> None:
+    """Webhook → accept seen by the simulator; a scripted tool call; caller hangup ends the call."""
+    signer = WebhookSigner(new_secret())
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "supervisor.cli", "simulate", "--api-key", "sk-sim-test"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    try:
+        with trio.fail_after(30):
+            assert process.stdout is not None
+            first_line = b""
+            while not first_line.endswith(b"\n"):
+                first_line += await process.stdout.receive_some(4096)
+            urls = json.loads(first_line)
+            settings = Settings.from_env(
+                {
+                    "OPENAI_API_KEY": urls["api_key"],
+                    "OPENAI_WEBHOOK_SECRET": signer.secret,
+                    "OPENAI_BASE_URL": urls["base_url"],
+                    "OPENAI_REALTIME_URL": urls["realtime_url"],
+                    "CALLVISOR_TENANTS_FILE": str(EXAMPLE_TENANTS),
+                    "CALLVISOR_HTTP": "127.0.0.1:0",
+                    "CALLVISOR_ADMIN": "127.0.0.1:0",
+                    "CALLVISOR_TOOL_ALLOWED_HOSTS": "tools.acme.example",
+                }
+            )
+            control = urls["control_url"]
+            logs = LogTap()
+            with logs.installed():
+                async with open_callvisor(settings) as info, httpx.AsyncClient(timeout=10) as http:
+                    response = await place_call(info.public_url, signer, incoming_call_event("rtc_sep"), client=http)
+                    assert response.json() == {"ok": True, "accepted": "rtc_sep"}
+                    requests = (await http.get(f"{control}/requests", params={"call_id": "rtc_sep"})).json()
+                    assert [r["action"] for r in requests["requests"]] == ["accept"]
+                    assert requests["requests"][0]["body"]["type"] == "realtime"
+                    await logs.wait_for("call_session_started", call_id="rtc_sep")
+
+                    tool = await http.post(
+                        f"{control}/calls/rtc_sep/function_call",
+                        json={"name": "nonexistent_tool", "arguments": "{}"},
+                    )
+                    assert tool.status_code == 200
+                    failure = await logs.wait_for("tool_execution_failed", call_id="rtc_sep")
+                    assert failure["error"]["reason"] == "tool_not_found"
+
+                    await http.post(f"{control}/calls/rtc_sep/hangup", json={"abrupt": False})
+                    ended = await logs.wait_for("call_ended", call_id="rtc_sep")
+                    assert ended["reason"] == "caller_hangup"
+                    state = (await http.get(f"{control}/state")).json()
+                    assert state["open_sidebands"] == 0
+    finally:
+        process.terminate()
+        with trio.move_on_after(5):
+            await process.wait()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
