@@ -23,7 +23,7 @@ SIP_STATUS_BY_REASON: dict[str, int] = {
     "capacity": 486,  # Busy Here: the caller may try again later
     "draining": 503,  # Service Unavailable: this replica is shutting down
     "instructions_db_error": 503,
-    "capacity_unavailable": 503,  # cluster mode: the shared capacity store cannot be reached  # the store is down and the number was never routed here
+    "capacity_unavailable": 503,  # cluster mode: the shared capacity store cannot be reached
 }
 
 

@@ -274,7 +274,7 @@ def render_settings_table() -> str:
 
 def render_settings_help() -> str:
     """The environment section of ``callvisor --help``, in plain text."""
-    lines = ["Environment variables:"]
+    lines = ["Environment variables (read by `serve`):"]
     for doc in SETTINGS:
         if doc.required:
             note = "required"

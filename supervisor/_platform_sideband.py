@@ -258,6 +258,8 @@ class SimulatedCall:
         """Drop every live connection's TCP stream without a close frame.
 
         The client sees an abnormal closure (1006), as it does when a real caller hangs up.
+        Beware: trio-websocket 0.12.2 clients then never close their own socket (nor after a
+        rejected handshake); a client that owns its TCP stream (``wrap_client_stream``) can.
         """
         if end_call:
             self._end("caller_hangup")

@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="callvisor",
         description="A call supervisor for AI phone agents on OpenAI's Realtime API over SIP.",
-        epilog="settings (environment variables, read by `serve`):\n" + render_settings_help(),
+        epilog=render_settings_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -189,7 +189,7 @@ def _tenants(command: str, path: Path | None, *, dry_run: bool) -> int:
             file_source = FileTenantSource.load(path, default_region=env["CALLVISOR_DEFAULT_REGION"])
         except TenantsFileError as err:
             for problem in err.problems:
-                print(f"{path}: {problem}")
+                print(problem)  # each problem already names the file
             return 1
     rules = {
         "allowed_hosts": env["CALLVISOR_TOOL_ALLOWED_HOSTS"],

@@ -12,7 +12,9 @@ not JSON / not an object / no call_id      400     ``{"ok": false, "error": "mal
 a type we do not handle                    200     ``{"ok": true, "ignored": TYPE}``
 webhook-id or call_id already decided      200     ``{"ok": true, "duplicate": true}``
 call accepted / rejected / gone            200     ``{"ok": true, "accepted"|"rejected"|"gone": ...}``
-OpenAI unreachable while deciding          503     ``{"ok": false, "error": "call_accept_failed", "retry": true}``
+OpenAI unreachable while deciding          503     ``{"ok": false, "error": E, "retry": true}``, E one of
+                                                   ``call_accept_failed``, ``call_reject_failed``,
+                                                   ``internal_error`` (a bug: the actor crashed)
 =========================================  ======  ==============================================
 """
 
@@ -86,7 +88,8 @@ class WebhookIntake:
             )
         except WebhookVerificationError as err:
             log_event(
-                logging.ERROR, "webhook_verification_failed", str(err), reason=err.reason
+                logging.ERROR, "webhook_verification_failed", str(err),
+                reason=err.reason, error={"error_type": type(err).__name__, **err.to_log_dict()},
             )
             self._metrics.webhooks_total.labels(result="unauthorized").inc()
             return 401, {"ok": False, "error": "webhook_verification_failed", "reason": err.reason}
@@ -118,8 +121,13 @@ class WebhookIntake:
             else (),
             received_at=received_at,
         )
-        with call_context(call_id=call_id):
-            return await self._decide(incoming)
+        # Shielded from the request: if OpenAI hangs up on us mid-decision, the decision (which
+        # runs in this task until the actor reports it) must still finish, be logged and be
+        # remembered, or an accepted call would be left without its actor.  Every wait inside
+        # is bounded (call control, tenant store, the ledgers).
+        with call_context(call_id=call_id), trio.CancelScope(shield=True):
+            reply = await self._decide(incoming)
+        return reply
 
     async def _decide(self, incoming: IncomingCall) -> Reply:
         async with self.deliveries.claim(incoming.webhook_id) as claim:

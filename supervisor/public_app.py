@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from quart import request
+from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -21,12 +22,11 @@ def create_public_app(intake: WebhookIntake, supervisor: Supervisor) -> QuartTri
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     @app.post("/webhooks/openai")
-    async def openai_webhook() -> tuple[dict[str, Any], int]:
+    async def openai_webhook() -> tuple[dict[str, Any], int] | Response:
         try:
             body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
         except RequestEntityTooLarge:
-            status, payload = intake.too_large()
-            return payload, status
+            return _too_large(intake)
         headers = {
             name: value
             for name in WEBHOOK_HEADERS
@@ -53,8 +53,15 @@ def create_public_app(intake: WebhookIntake, supervisor: Supervisor) -> QuartTri
         return {"ok": False, "error": "method_not_allowed"}, 405
 
     @app.errorhandler(413)
-    async def too_large(_error: Exception) -> tuple[dict[str, Any], int]:
-        status, payload = intake.too_large()
-        return payload, status
+    async def too_large(_error: Exception) -> Response:
+        return _too_large(intake)
 
     return app
+
+
+def _too_large(intake: WebhookIntake) -> Response:
+    """413 with ``Connection: close``: the unread rest of the body makes the connection unusable."""
+    status, payload = intake.too_large()
+    response = Response(json.dumps(payload), status=status, content_type="application/json")
+    response.headers["Connection"] = "close"
+    return response

@@ -265,7 +265,10 @@ class SimulatedPlatform:
             raise KeyError(f"the platform has no call {call_id!r} (place_call it first)") from None
 
     def gone(self, call_id: str) -> None:
-        """The caller hung up before anyone acted: accept, reject, hangup and refer get 404."""
+        """The caller hung up: accept, reject, hangup, refer and handshakes get 404.
+
+        A live sideband stays open; ``call(call_id).abort()`` drops it.
+        """
         self.expect_call(call_id)._end("gone")
 
     def open_sidebands(self) -> int:
