@@ -120,6 +120,7 @@ class CallHooks(Protocol):
     def ended(self, call: CallHandle, *, reason: str, duration_s: float) -> None: ...
     def fallback_used(self) -> None: ...
     def tool_run(self, tool: str, outcome: str) -> None: ...
+    def control_sent(self, *, overhead_s: float) -> None: ...
 
 
 class SessionRunner(Protocol):
@@ -293,6 +294,9 @@ async def _accept_and_run(
 ) -> None:
     tenant_id = plan.tenant_id
     call.state = "accepting"
+    sent_at = trio.current_time()
+    decision_ms = round((sent_at - call.received_at) * 1000, 3)
+    env.hooks.control_sent(overhead_s=sent_at - call.received_at)
     try:
         await env.control.accept(call.call_id, plan.accept_session())
     except CallGoneError as err:
@@ -322,6 +326,8 @@ async def _accept_and_run(
         voice=plan.config.voice,
         tools=[tool.name for tool in plan.tools],
         fallback=plan.instructions.fallback,
+        decision_ms=decision_ms,
+        accept_ms=round((now - sent_at) * 1000, 3),
     )
     reporter.report(Decision(outcome=Outcome.ACCEPTED, call_id=call.call_id, tenant_id=tenant_id))
     await env.run_session(call, plan, env)
@@ -333,6 +339,7 @@ async def _reject(
     """Reject through OpenAI with the SIP status for ``rejected`` and report the decision."""
     sip_status = SIP_STATUS_BY_REASON[rejected]
     call.state = "rejecting"
+    env.hooks.control_sent(overhead_s=trio.current_time() - call.received_at)
     try:
         await env.control.reject(call.call_id, sip_status=sip_status)
     except CallGoneError as err:

@@ -70,7 +70,7 @@ async def open_callvisor(
     async with open_service(
             settings, source, tool_transport=tool_transport, coordination=coordination
         ) as service, trio.open_nursery() as nursery:
-        info: ServiceInfo = await nursery.start(partial(service.serve, handle_signals=False))
+        info: ServiceInfo = await nursery.start(partial(service.serve, handle_signals=False, watch_loop_lag=False))
         try:
             yield info
         finally:

@@ -84,6 +84,19 @@ class Metrics:
             buckets=INTAKE_BUCKETS_S,
             registry=registry,
         )
+        self.decision_overhead_seconds = Histogram(
+            "callvisor_decision_overhead_seconds",
+            "Time from receiving a call's webhook to sending OpenAI the accept or reject "
+            "(callvisor's own share of the intake; the REST round trip is not in it).",
+            buckets=INTAKE_BUCKETS_S,
+            registry=registry,
+        )
+        self.event_loop_lag_seconds = Histogram(
+            "callvisor_event_loop_lag_seconds",
+            "How late a 100 ms timer fires on the event loop (a busy loop answers late).",
+            buckets=INTAKE_BUCKETS_S,
+            registry=registry,
+        )
         self.tool_runs_total = Counter(
             "callvisor_tool_runs_total",
             "Tool calls from the model by tool name and outcome.",

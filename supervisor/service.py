@@ -45,6 +45,9 @@ from .metrics import Metrics
 from .public_app import create_public_app
 from .supervisor import Supervisor
 
+#: Period of the event-loop lag probe.
+LOOP_LAG_PERIOD_S = 0.1
+
 
 @frozen(kw_only=True)
 class ServiceInfo:
@@ -121,10 +124,19 @@ class Service:
                 log_event(logging.WARNING, "signal_received", "signal received; draining", signal=signal.Signals(signum).name)
                 self.request_stop()
 
+    async def _watch_loop_lag(self) -> None:
+        """Record how late a 100 ms timer fires: the event loop's responsiveness."""
+        while True:
+            started = trio.current_time()
+            await trio.sleep(LOOP_LAG_PERIOD_S)
+            lag = trio.current_time() - started - LOOP_LAG_PERIOD_S
+            self.metrics.event_loop_lag_seconds.observe(max(lag, 0.0))
+
     async def serve(
         self,
         *,
         handle_signals: bool = True,
+        watch_loop_lag: bool = True,
         task_status: trio.TaskStatus[ServiceInfo] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         settings = self.settings
@@ -132,6 +144,8 @@ class Service:
             await outer.start(self.supervisor.run)
             if handle_signals:
                 outer.start_soon(self._watch_signals, name="signal-watcher")
+            if watch_loop_lag:
+                outer.start_soon(self._watch_loop_lag, name="loop-lag")
             if self.coordination is not None:
                 outer.start_soon(self.coordination.capacity.watch_hangups, name="cluster-hangups")
             stop_servers = trio.Event()

@@ -167,6 +167,10 @@ class Supervisor:
     def fallback_used(self) -> None:
         self.metrics.fallback_instructions_used.inc()
 
+    def control_sent(self, *, overhead_s: float) -> None:
+        if math.isfinite(overhead_s) and overhead_s >= 0:
+            self.metrics.decision_overhead_seconds.observe(overhead_s)
+
     def tool_run(self, tool: str, outcome: str) -> None:
         self.metrics.tool_runs_total.labels(tool=tool, outcome=outcome).inc()
 
