@@ -22,7 +22,6 @@ SIP_STATUS_BY_REASON: dict[str, int] = {
     "tenant_config_parse_error": 480,
     "capacity": 486,  # Busy Here: the caller may try again later
     "draining": 503,  # Service Unavailable: this replica is shutting down
-    "instructions_db_error": 503,
     "capacity_unavailable": 503,  # cluster mode: the shared capacity store cannot be reached
 }
 
