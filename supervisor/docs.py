@@ -249,9 +249,20 @@ def _exception_tree() -> str:
 
 def _walk(cls: type[ApplicationError], depth: int) -> Iterator[tuple[int, type[ApplicationError]]]:
     yield depth, cls
-    for sub in cls.__subclasses__():
-        if sub.__module__.startswith(_OUR_PACKAGES):
-            yield from _walk(sub, depth + 1)
+    # Sorted, not in creation order: that depends on which module happened to be imported first.
+    ours = [sub for sub in cls.__subclasses__() if sub.__module__.startswith(_OUR_PACKAGES)]
+    for sub in sorted(ours, key=_tree_order):
+        yield from _walk(sub, depth + 1)
+
+
+#: The modules of the exception tree, in the order the page shows them.
+_MODULE_ORDER = ("config.errors", "actors.errors", "actors.control")
+
+
+def _tree_order(cls: type[ApplicationError]) -> tuple[int, str]:
+    module = cls.__module__
+    rank = _MODULE_ORDER.index(module) if module in _MODULE_ORDER else len(_MODULE_ORDER)
+    return rank, cls.__name__
 
 
 def _classes_by_event() -> dict[str, list[type[ApplicationError]]]:
