@@ -124,10 +124,13 @@ _EVENTS = (
         severity="ERROR",
         category="Database",
         in_guide=True,
-        cause="The tenant store failed while fetching instructions (reason: db_timeout, "
-        "db_unavailable, auth_failed, db_error; context has operation and cause_type)",
-        response="Call accepted with the downtime greeting and prompt; "
-        "fallback_instructions_used increments",
+        cause="The tenant store failed while deciding a call: routing the number, fetching the "
+        "config, the state or a prompt (reason: db_timeout, db_unavailable, auth_failed, "
+        "db_error; context has operation, cause_type, and fail_fast when the store was not "
+        "tried because it failed a moment before)",
+        response="Call accepted with the downtime greeting and prompt, default model and voice, "
+        "no tools; fallback_instructions_used increments. A number the store could not route "
+        "and this replica never saw is handled the same way, as tenant `unknown`",
         fixes=(
             ("db_timeout / db_unavailable", "check MONGODB_URI and the network path to MongoDB"),
             ("Database overloaded", "scale MongoDB or add read replicas"),
@@ -374,7 +377,8 @@ _EVENTS = (
         code="capacity_lease_renew_failed",
         severity="WARNING",
         category="Database",
-        cause="Cluster mode: a live call's lease could not be renewed (or released) in MongoDB",
+        cause="Cluster mode: a live call's lease could not be renewed (or, at its end, released) "
+        "in MongoDB",
         response="The call goes on; the lease expires after CALLVISOR_LEASE_TTL_S unless a later "
         "heartbeat succeeds",
     ),
@@ -382,9 +386,10 @@ _EVENTS = (
         code="capacity_lease_lost",
         severity="ERROR",
         category="Database",
-        cause="Cluster mode: a live call's lease expired without being renewed",
-        response="The call goes on, but another replica may now admit a call into its slot: "
-        "the limit can be exceeded until MongoDB is back",
+        cause="Cluster mode: a live call's lease expired without being renewed, or another call "
+        "claimed its slot after such an expiry (fields slots_held, slots_expected)",
+        response="The call goes on, but another replica may admit a call into its slot: the "
+        "fleet can be above its limit until this call ends",
         fixes=(("Any occurrence", "restore MongoDB; consider a longer CALLVISOR_LEASE_TTL_S"),),
     ),
 )

@@ -36,6 +36,7 @@ Operation names: ``connect``, ``route_number``, ``fetch_state``, ``fetch_config`
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -61,6 +62,8 @@ DEFAULT_TIMEOUT_MS = 2000
 DEFAULT_MAX_THREADS = 8
 #: Time the backstop deadline adds to the driver timeout: server selection waits in 0.5 s steps.
 DEADLINE_SLACK_S = 1.0
+#: How long operations fail at once after the server was found unreachable.
+FAIL_FAST_S = 1.0
 #: OperationFailure codes that mean the credentials were refused.
 AUTH_ERROR_CODES = frozenset({18, 13})  # AuthenticationFailed, Unauthorized
 
@@ -130,6 +133,11 @@ class MongoStore:
         self.limiter = trio.CapacityLimiter(max_threads)
         self._close_limiter = trio.CapacityLimiter(1)
         self._db: Any = client[database]
+        #: After a timeout or an unreachable server, operations fail at once until this time
+        #: (trio clock), so one outage costs one driver timeout per FAIL_FAST_S, not one per
+        #: operation: a webhook in an outage is answered in about one timeout.
+        self._unreachable_until = -math.inf
+        self._last_failure: InstructionsDBError | None = None
 
     async def run(
         self, operation: str, fn: Callable[[Any], T], *, tenant_id: str | None = None
@@ -145,13 +153,27 @@ class MongoStore:
             with pymongo.timeout(self.timeout_s):
                 return fn(self._db)
 
+        last = self._last_failure
+        if last is not None and trio.current_time() < self._unreachable_until:
+            raise InstructionsDBError(
+                f"MongoDB {operation} not tried: the store failed {FAIL_FAST_S:g} s ago ({last.reason})",
+                reason=last.reason,
+                tenant_id=tenant_id,
+                context={**last.context, "operation": operation, "fail_fast": True},
+            )
         try:
             with trio.fail_after(self.deadline_s):
-                return await trio.to_thread.run_sync(
+                result = await trio.to_thread.run_sync(
                     call, abandon_on_cancel=True, limiter=self.limiter
                 )
         except (trio.TooSlowError, PyMongoError, BSONError) as exc:
-            raise map_db_error(operation, exc, tenant_id=tenant_id) from exc
+            error = map_db_error(operation, exc, tenant_id=tenant_id)
+            if error.reason in ("db_timeout", "db_unavailable"):
+                self._last_failure = error
+                self._unreachable_until = trio.current_time() + FAIL_FAST_S
+            raise error from exc
+        self._last_failure = None
+        return result
 
     async def aclose(self) -> None:
         """Close the client in a worker thread; shielded, and bounded by ``deadline_s``.

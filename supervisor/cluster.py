@@ -164,15 +164,17 @@ class LeaseCapacity:
             await self._register(call, tenant_id)
         except InstructionsDBError as err:
             log_event(logging.ERROR, "cluster_store_unavailable", "capacity lease not taken; call refused", error=err)
-            await self._release(call.call_id)
+            if taken:
+                await self._release(call.call_id)
             raise CallRefused("store_unavailable") from None
         except BaseException:
-            await self._release(call.call_id)
+            if taken:
+                await self._release(call.call_id)
             raise
         self.held[call.call_id] = call
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._heartbeat, call, name="lease-heartbeat")
+                nursery.start_soon(self._heartbeat, call, len(taken), name="lease-heartbeat")
                 try:
                     yield
                 finally:
@@ -232,8 +234,14 @@ class LeaseCapacity:
             "gc_at": _gc_at(),
         }
 
-    async def _heartbeat(self, call: CallHandle) -> None:
-        """Renew the call's leases and registry entry every third of the TTL."""
+    async def _heartbeat(self, call: CallHandle, slots: int) -> None:
+        """Renew the call's ``slots`` leases and registry entry every third of the TTL.
+
+        A lease that expired while MongoDB was unreachable may have been claimed by another
+        call since; the renewal then matches fewer slots than the call holds, and
+        ``capacity_lease_lost`` says so (once): the fleet runs above its limit until this call
+        ends.  Nothing is ended on our side: the caller is not hung up for a database outage.
+        """
         interval = self.lease_ttl_s / 3
         renewed_at = self.now()
         lost = False
@@ -242,12 +250,13 @@ class LeaseCapacity:
             await trio.sleep(interval)
             expires = self.now() + self.lease_ttl_s
 
-            def renew(db: Any, expires: float = expires, state: str = call.state) -> None:
-                db[SLOTS].update_many({"holder": call_id}, {"$set": {"expires": expires}})
+            def renew(db: Any, expires: float = expires, state: str = call.state) -> int:
+                result = db[SLOTS].update_many({"holder": call_id}, {"$set": {"expires": expires}})
                 db[CALLS].update_one({"_id": call_id}, {"$set": {"expires": expires, "state": state}})
+                return int(result.matched_count)
 
             try:
-                await self.store.run("renew_lease", renew, tenant_id=call.tenant_id)
+                renewed = await self.store.run("renew_lease", renew, tenant_id=call.tenant_id)
             except InstructionsDBError as err:
                 call.counters["lease_renew_failures"] += 1
                 log_event(logging.WARNING, "capacity_lease_renew_failed", "lease not renewed; the call goes on", error=err)
@@ -258,7 +267,14 @@ class LeaseCapacity:
                         "lease expired unrenewed: other replicas may admit into this slot",
                     )
                 continue
-            renewed_at, lost = self.now(), False
+            renewed_at = self.now()
+            if renewed < slots and not lost:
+                lost = True
+                log_event(
+                    logging.ERROR, "capacity_lease_lost",
+                    "another call holds this call's slot now: the limit is exceeded until it ends",
+                    slots_held=renewed, slots_expected=slots,
+                )
 
     async def _release(self, call_id: str) -> None:
         """Give back every slot of ``call_id`` and drop its registry entry (shielded, bounded)."""
@@ -308,9 +324,18 @@ class LeaseCapacity:
         return None if found is None else str(found["replica_id"])
 
     async def watch_hangups(self) -> None:
-        """Run forever: end local calls whose hangup another replica asked for."""
+        """Run forever: end local calls whose hangup another replica asked for.
+
+        Also retries creating the cluster indexes until it succeeds once (MongoDB may have
+        been down when the replica started).
+        """
+        indexed = False
         while True:
             await trio.sleep(HANGUP_POLL_S)
+            if not indexed:
+                with contextlib.suppress(InstructionsDBError):
+                    await ensure_cluster_indexes(self.store)
+                    indexed = True
             if not self.held:
                 continue
             try:
@@ -367,7 +392,7 @@ class MongoLedger(Generic[T]):
             previous = await self._acquire(key)
         except InstructionsDBError as err:
             log_event(
-                logging.WARNING, "cluster_store_unavailable",
+                logging.ERROR, "cluster_store_unavailable",
                 "dedup store unreachable; deduplicating in this replica only", error=err,
             )
             async with self.local.claim(key) as local_claim:
@@ -436,7 +461,7 @@ class MongoLedger(Generic[T]):
                 )
         except InstructionsDBError as err:
             log_event(
-                logging.WARNING, "cluster_store_unavailable",
+                logging.ERROR, "cluster_store_unavailable",
                 "dedup record not finished; it expires by itself", error=err,
             )
 

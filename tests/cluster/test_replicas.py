@@ -274,3 +274,25 @@ async def test_unreachable_store_refuses_new_calls_with_sip_503() -> None:
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+async def test_a_call_whose_slot_was_taken_over_reports_the_lost_lease(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    """If another call claimed this call's expired slot, the next heartbeat logs capacity_lease_lost."""
+    async with open_cluster(replicas=1, limit=1) as cluster:
+        await cluster.call(0, "rtc_victim")
+        await cluster.platform.call("rtc_victim").wait_connected()
+        # What an outage longer than the TTL allows: another replica's call claimed the slot.
+        await cluster.store.run(
+            "steal",
+            lambda db: db[SLOTS].update_one({"holder": "rtc_victim"}, {"$set": {"holder": "rtc_thief"}}),
+        )
+        with trio.fail_after(WAIT_S):
+            lost = await cluster.logs.wait_for("capacity_lease_lost", call_id="rtc_victim")
+        assert lost["level"] == "ERROR"
+        assert (lost["slots_held"], lost["slots_expected"]) == (0, 1)
+        assert cluster.platform.call("rtc_victim").live_connections == 1  # the caller is not cut off
+        await cluster.platform.call("rtc_victim").caller_hangup()
+        with trio.fail_after(WAIT_S):
+            await cluster.logs.wait_for("call_ended", call_id="rtc_victim")

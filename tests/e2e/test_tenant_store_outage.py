@@ -22,7 +22,7 @@ import trio
 
 from config.mongo_import import import_tenants
 from config.mongo_source import MongoTenantSource
-from config.mongo_store import MongoStore
+from config.mongo_store import FAIL_FAST_S, MongoStore
 from config.prompts import DOWNTIME_GREETING, DOWNTIME_PROMPT
 from config.tenants_file import FileTenantSource
 from supervisor.harness import EXAMPLE_TENANTS, LogTap, open_callvisor, settings_for
@@ -158,6 +158,9 @@ async def test_store_outage_mid_traffic_falls_back_then_recovers() -> None:
                     assert failure["error"]["context"]["operation"] == "fetch_config"
 
                     _point_store_at(store, healthy)
+                    # After a failure the store fails fast for FAIL_FAST_S (documented), then
+                    # tries the server again.
+                    await trio.sleep(FAIL_FAST_S)
                     after = await call("rtc_after")
                     assert after == before
                     assert not logs.events("instructions_db_error", call_id="rtc_after")

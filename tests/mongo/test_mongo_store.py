@@ -213,3 +213,32 @@ async def test_an_unusable_uri_fails_at_connect(mock_clock: trio.testing.MockClo
             pass  # pragma: no cover
     assert info.value.reason == "db_error"
     assert info.value.context == {"operation": "connect", "cause_type": "ValueError"}
+
+
+async def test_after_an_outage_is_found_operations_fail_fast_for_a_moment(dead_uri: str) -> None:
+    """One timed-out operation, then FAIL_FAST_S of immediate failures, then a real attempt again.
+
+    Real clock: the first and last attempts wait for the driver's own 0.5 s timeout.
+    """
+    from config.mongo_store import FAIL_FAST_S
+
+    async with open_mongo_store(dead_uri, timeout_ms=500) as store:
+        source = MongoTenantSource(store)
+        with pytest.raises(InstructionsDBError):
+            await source.fetch_state("acme-corp")
+        start = trio.current_time()
+        with pytest.raises(InstructionsDBError) as info:
+            await source.fetch_config("acme-corp")
+        assert trio.current_time() - start < 0.1
+        assert info.value.reason == "db_timeout"
+        assert info.value.context == {
+            "operation": "fetch_config",
+            "cause_type": "ServerSelectionTimeoutError",
+            "fail_fast": True,
+        }
+        await trio.sleep(FAIL_FAST_S)
+        start = trio.current_time()
+        with pytest.raises(InstructionsDBError) as info:
+            await source.fetch_config("acme-corp")
+        assert trio.current_time() - start > 0.4
+        assert "fail_fast" not in info.value.context
