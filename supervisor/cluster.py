@@ -252,7 +252,10 @@ class LeaseCapacity:
 
             def renew(db: Any, expires: float = expires, state: str = call.state) -> int:
                 result = db[SLOTS].update_many({"holder": call_id}, {"$set": {"expires": expires}})
-                db[CALLS].update_one({"_id": call_id}, {"$set": {"expires": expires, "state": state}})
+                db[CALLS].update_one(
+                    {"_id": call_id},
+                    {"$set": {"expires": expires, "state": state, "gc_at": _gc_at()}},
+                )
                 return int(result.matched_count)
 
             try:
