@@ -77,7 +77,8 @@ async def open_cluster(
     logs = LogTap()
     with logs.installed():
         async with open_platform() as platform, AsyncExitStack() as stack:
-            await ensure_cluster_indexes(store) if isinstance(store.client, mongomock.MongoClient) else None
+            if isinstance(store.client, mongomock.MongoClient):
+                await ensure_cluster_indexes(store)
             infos = []
             for n in range(replicas):
                 settings = settings_for(
