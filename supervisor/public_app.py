@@ -52,6 +52,11 @@ def create_public_app(intake: WebhookIntake, supervisor: Supervisor) -> QuartTri
     async def method_not_allowed(_error: Exception) -> tuple[dict[str, Any], int]:
         return {"ok": False, "error": "method_not_allowed"}, 405
 
+    @app.errorhandler(500)
+    async def internal_error(_error: Exception) -> tuple[dict[str, Any], int]:
+        # Only a bug gets here (Quart logs its traceback); OpenAI will redeliver.
+        return {"ok": False, "error": "internal_error", "retry": True}, 500
+
     @app.errorhandler(413)
     async def too_large(_error: Exception) -> Response:
         return _too_large(intake)
