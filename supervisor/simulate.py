@@ -12,6 +12,7 @@ does, and a small control API on a third port to script it and read what it saw:
 ``POST /calls/{id}/gone``         the caller hung up: accept/reject/hangup answer 404
 ``POST /calls/{id}/function_call``  ``{"name", "arguments"}``: the model calls a tool
 ``POST /calls/{id}/hangup``       ``{"abrupt": bool}``: the caller hangs up (close or TCP drop)
+``POST /calls/{id}/send``         any server event (JSON object) on the call's sideband
 ``POST /fail``                    ``{"action", "call_id"?, "status"?, "times"?}``
 ``POST /delay``                   ``{"action", "seconds", "call_id"?, "times"?}``
 ``POST /fail_connect``            ``{"call_id"?, "times"?}``: sideband handshakes answer 404
@@ -91,6 +92,16 @@ def create_control_app(platform: SimulatedPlatform) -> QuartTrio:
                 str(data.get("name", "")), str(data.get("arguments", "{}"))
             )
             return {"tool_call_id": tool_call_id}, 200
+        return {"error": "no sideband connected within 10 s"}, 409
+
+    @app.post("/calls/<call_id>/send")
+    async def send(call_id: str) -> tuple[dict[str, Any], int]:
+        event = await body()
+        if not isinstance(event.get("type"), str):
+            return {"error": "an event needs a string type"}, 400
+        with trio.move_on_after(10):
+            await platform.call(call_id).send(event)
+            return {"ok": True}, 200
         return {"error": "no sideband connected within 10 s"}, 409
 
     @app.post("/calls/<call_id>/hangup")
