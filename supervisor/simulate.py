@@ -44,6 +44,10 @@ def create_control_app(platform: SimulatedPlatform) -> QuartTrio:
     app = QuartTrio("callvisor.simulate")
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
+    @app.errorhandler(KeyError)
+    async def unknown_call(error: KeyError) -> tuple[dict[str, Any], int]:
+        return {"error": str(error.args[0]) if error.args else "unknown call"}, 404
+
     async def body() -> dict[str, Any]:
         data = await request.get_json(force=True, silent=True)
         return data if isinstance(data, dict) else {}
