@@ -48,6 +48,10 @@ def create_control_app(platform: SimulatedPlatform) -> QuartTrio:
     async def unknown_call(error: KeyError) -> tuple[dict[str, Any], int]:
         return {"error": str(error.args[0]) if error.args else "unknown call"}, 404
 
+    @app.errorhandler(ValueError)
+    async def bad_request(error: ValueError) -> tuple[dict[str, Any], int]:
+        return {"error": str(error)}, 400
+
     async def body() -> dict[str, Any]:
         data = await request.get_json(force=True, silent=True)
         return data if isinstance(data, dict) else {}
@@ -120,7 +124,7 @@ def create_control_app(platform: SimulatedPlatform) -> QuartTrio:
     async def fail() -> dict[str, Any]:
         data = await body()
         platform.fail(
-            str(data["action"]), call_id=data.get("call_id"),
+            str(data.get("action")), call_id=data.get("call_id"),
             status=int(data.get("status", 500)), times=int(data.get("times", 1)),
         )
         return {"ok": True, "pending_scripts": platform.pending_scripts()}
@@ -129,7 +133,7 @@ def create_control_app(platform: SimulatedPlatform) -> QuartTrio:
     async def delay() -> dict[str, Any]:
         data = await body()
         platform.delay(
-            str(data["action"]), float(data["seconds"]), call_id=data.get("call_id"),
+            str(data.get("action")), float(data.get("seconds", "nan")), call_id=data.get("call_id"),
             times=int(data.get("times", 1)),
         )
         return {"ok": True, "pending_scripts": platform.pending_scripts()}
