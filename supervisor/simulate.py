@@ -26,6 +26,7 @@ another tool can be accepted without registering the call first.
 from __future__ import annotations
 
 import json
+import math
 import logging
 import sys
 from functools import partial
@@ -132,8 +133,11 @@ def create_control_app(platform: SimulatedPlatform) -> QuartTrio:
     @app.post("/delay")
     async def delay() -> dict[str, Any]:
         data = await body()
+        seconds = float(data.get("seconds", -1))
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError("seconds must be a number >= 0")
         platform.delay(
-            str(data.get("action")), float(data.get("seconds", "nan")), call_id=data.get("call_id"),
+            str(data.get("action")), seconds, call_id=data.get("call_id"),
             times=int(data.get("times", 1)),
         )
         return {"ok": True, "pending_scripts": platform.pending_scripts()}
