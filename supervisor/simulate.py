@@ -26,8 +26,8 @@ another tool can be accepted without registering the call first.
 from __future__ import annotations
 
 import json
-import math
 import logging
+import math
 import sys
 from functools import partial
 from typing import Any
