@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import httpx
 import trio
-from attrs import frozen
+from attrs import field, frozen
 
 from config.errors import (
     InstructionsDBError,
@@ -47,6 +47,7 @@ from .control import CallControl, CallControlError, CallGoneError
 from .decision import SIP_STATUS_BY_REASON, Decision, Outcome
 from .handle import CallHandle
 from .log import call_context, log_event, tenant_id_var
+from .tools import HTTP_TOOLS_IN_FLIGHT
 
 #: The tenant of a call whose number could not be routed because the store was down.
 UNKNOWN_TENANT = "unknown"
@@ -140,6 +141,8 @@ class CallEnv:
     hooks: CallHooks
     run_session: SessionRunner
     tool_http: httpx.AsyncClient
+    #: Bounds the http tool requests in flight (see actors.tools.HTTP_TOOLS_IN_FLIGHT).
+    tool_limiter: trio.CapacityLimiter = field(factory=lambda: trio.CapacityLimiter(HTTP_TOOLS_IN_FLIGHT))
 
 
 class _Reporter:

@@ -25,6 +25,9 @@ import trio
 
 from config.errors import ApplicationError
 
+#: Call-control requests in flight at once, below the SDK's connection pool (100).
+MAX_IN_FLIGHT = 64
+
 
 class CallControlError(ApplicationError):
     """A call control request failed; ``context`` has ``action`` and ``status``.
@@ -74,9 +77,14 @@ _FAILURE_BY_ACTION: dict[str, type[CallControlError]] = {
 class CallControl:
     """Accept/reject/hangup/refer for one OpenAI project."""
 
-    def __init__(self, client: openai.AsyncOpenAI, *, timeout_s: float) -> None:
+    def __init__(
+        self, client: openai.AsyncOpenAI, *, timeout_s: float, max_in_flight: int = MAX_IN_FLIGHT
+    ) -> None:
         self._client = client.with_options(max_retries=0, timeout=timeout_s)
         self.timeout_s = timeout_s
+        # Requests wait here (cheap) rather than in the HTTP client's connection pool, whose
+        # bookkeeping grows with its queue and can stall the event loop under a burst.
+        self._in_flight = trio.CapacityLimiter(max_in_flight)
 
     @classmethod
     def create(cls, *, api_key: str, base_url: str, timeout_s: float) -> CallControl:
@@ -109,7 +117,8 @@ class CallControl:
         failure = _FAILURE_BY_ACTION[action]
         try:
             with trio.fail_after(self.timeout_s):
-                await request()
+                async with self._in_flight:
+                    await request()
         except trio.TooSlowError:
             raise failure(
                 f"{action} did not complete within {self.timeout_s:g} s",

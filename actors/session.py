@@ -308,7 +308,7 @@ class _Session:
                 label = tool.name
                 args = parse_arguments(tool, arguments)
                 with trio.fail_after(TOOL_RUN_LIMIT_S):
-                    result = await run_tool(tool, args, self.env.tool_http)
+                    result = await run_tool(tool, args, self.env.tool_http, self.env.tool_limiter)
                 outcome = "ok"
             except trio.TooSlowError:
                 err = ToolExecutionError(

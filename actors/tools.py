@@ -69,24 +69,39 @@ def parse_arguments(tool: ToolSpec, arguments: object) -> dict[str, Any]:
     return parsed
 
 
-async def run_tool(tool: ToolSpec, arguments: dict[str, Any], http: httpx.AsyncClient) -> ToolResult:
+#: http tool requests in flight at once per process, below httpx's connection pool (100):
+#: requests queued in the pool make its bookkeeping, and the event loop, slower (measured).
+HTTP_TOOLS_IN_FLIGHT = 64
+
+
+async def run_tool(
+    tool: ToolSpec,
+    arguments: dict[str, Any],
+    http: httpx.AsyncClient,
+    in_flight: trio.CapacityLimiter,
+) -> ToolResult:
     """Run one tool; the caller bounds it with a cancel scope."""
     if isinstance(tool, EndCallTool):
         return ToolResult(output={"ok": True, "status": "ending_call"}, action=Action(kind="end_call", tool=tool))
     if isinstance(tool, TransferCallTool):
         return ToolResult(output={"ok": True, "status": "transferring"}, action=Action(kind="transfer", tool=tool))
     if isinstance(tool, HttpTool):
-        return ToolResult(output=await _post(tool, arguments, http))
+        return ToolResult(output=await _post(tool, arguments, http, in_flight))
     raise ToolExecutionError(  # pragma: no cover - build_tools only makes the kinds above
         f"no runner for tool {tool.name}", reason="tool_kind_unknown", context={"tool_name": tool.name}
     )
 
 
-async def _post(tool: HttpTool, arguments: dict[str, Any], http: httpx.AsyncClient) -> dict[str, Any]:
+async def _post(
+    tool: HttpTool,
+    arguments: dict[str, Any],
+    http: httpx.AsyncClient,
+    in_flight: trio.CapacityLimiter,
+) -> dict[str, Any]:
     context: dict[str, Any] = {"tool_name": tool.name}
     try:
         with trio.fail_after(tool.timeout_s):
-            async with http.stream(
+            async with in_flight, http.stream(
                 "POST", tool.url, json=arguments, follow_redirects=False, timeout=tool.timeout_s
             ) as response:
                 body = bytearray()
