@@ -10,6 +10,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 
 .DELETE_ON_ERROR:
 .PHONY: venv test demo bench docs clean
@@ -32,12 +33,15 @@ test: venv
 demo: venv
 	$(BIN)/callvisor demo
 
-bench: venv
-	@if [ ! -f bench/__main__.py ]; then \
-		echo "make bench: bench/__main__.py does not exist yet: there is no benchmark to run" >&2; \
-		exit 1; \
-	fi
-	$(BIN)/python -m bench
+# The benchmarks need the bench extra (psutil, matplotlib, pyinstrument, the Agents-SDK peer).
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	touch $@
+
+# About 25 minutes on 2 cores; writes docs/benchmarks.md, docs/benchmarks/*.png and results.json.
+# `make bench BENCH_ARGS=--quick` is a smoke run of a few minutes.
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # Written to a temporary file first so that a failed rendering leaves the page as it was.
 docs: venv

@@ -1,0 +1,269 @@
+"""The benchmarks' simulated OpenAI platform: a process of its own, with bulk controls.
+
+``python -m bench.platform`` serves :class:`supervisor.testing.SimulatedPlatform` (the same
+call-control REST API and sideband websocket that ``callvisor simulate`` serves, accepting
+unknown call_ids) and adds what a load test needs and the per-call control API lacks:
+
+* a **policy** applied to every call whose sideband attaches: hang it up (close 1000, as a
+  caller hanging up) ``hangup_after_s`` later, and/or have the model call a tool every
+  ``tool_period_s`` seconds (``tool_name``, first call at a random phase, so the load is spread), measuring
+  each **tool round trip** here: function_call events sent → ``function_call_output``
+  received;
+* counters instead of per-request records (a long run would otherwise keep every request);
+* ``POST /hangup_all``, ``GET /summary``, ``POST /window`` + ``GET /window`` (tool round trips
+  since the window opened);
+* ``POST /tool``: the HTTP endpoint of the bench tenant's ``http`` tool, answered at once.
+
+It prints one JSON line (``base_url``, ``realtime_url``, ``control_url``, ``tool_url``,
+``api_key``) and serves until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import sys
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, cast
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+
+from bench.stats import summary_ms
+from bench.sysinfo import raise_fd_limit
+from supervisor._platform_rest import RecordedRequest
+from supervisor.testing import SimulatedCall, SimulatedPlatform, serve_platform
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+TOOL_OUTPUT_TIMEOUT_S = 30.0
+TOOL_NAME = "lookup_order"
+TOOL_ARGUMENTS = '{"order_number": "A-1042"}'
+
+
+class ToolWindow:
+    """Tool round trips observed since the window opened."""
+
+    def __init__(self) -> None:
+        self.round_trips_s: list[float] = []
+        self.started = 0
+        self.timeouts = 0
+
+
+class BenchCall(SimulatedCall):
+    """A simulated call that keeps no event log and reports tool outputs to the platform."""
+
+    _platform: BenchPlatform
+
+    def _record(self, event: dict[str, Any]) -> None:
+        item = event.get("item")
+        if (
+            event.get("type") == "conversation.item.create"
+            and isinstance(item, dict)
+            and item.get("type") == "function_call_output"
+        ):
+            waiter = self._platform.tool_waiters.pop(str(item.get("call_id")), None)
+            if waiter is not None:
+                waiter.set()
+
+    def _attach(self, conn: Any) -> None:
+        super()._attach(conn)
+        self._platform.attached(self)
+
+
+class BenchPlatform(SimulatedPlatform):
+    def __init__(self) -> None:
+        super().__init__()
+        self.accept_unknown_calls = True
+        self.hangup_after_s: float | None = None
+        self.tool_period_s: float | None = None
+        self.tool_name = TOOL_NAME
+        self.requests_by_action: Counter[str] = Counter()
+        self.accepted_by_prefix: Counter[str] = Counter()
+        self.tool_waiters: dict[str, trio.Event] = {}
+        self.window = ToolWindow()
+        self.attached_total = 0
+
+    def expect_call(self, call_id: str) -> SimulatedCall:
+        if call_id not in self._calls:
+            self._calls[call_id] = BenchCall(call_id, self)
+        return self._calls[call_id]
+
+    def _record_request(self, request: RecordedRequest) -> None:
+        self.requests_by_action[request.action] += 1
+        if request.action == "accept":
+            self.accepted_by_prefix[request.call_id.rsplit("_", 1)[0]] += 1
+
+    def attached(self, call: BenchCall) -> None:
+        self.attached_total += 1
+        if self.hangup_after_s is not None:
+            self._spawn(partial(self._hang_up_later, call, self.hangup_after_s), name="hangup")
+        if self.tool_period_s is not None:
+            self._spawn(partial(self._call_tools, call, self.tool_period_s), name="tools")
+
+    async def _hang_up_later(self, call: BenchCall, delay_s: float) -> None:
+        await trio.sleep(delay_s)
+        if call.state != "ended":
+            await call.caller_hangup()
+
+    async def _call_tools(self, call: BenchCall, period_s: float) -> None:
+        await trio.sleep(random.uniform(0, period_s))
+        while call.state == "accepted" and call.live_connections:
+            started = trio.current_time()
+            done = trio.Event()
+            window = self.window
+            try:
+                tool_call_id = f"call_{call.call_id}_{window.started}"
+                self.tool_waiters[tool_call_id] = done
+                window.started += 1
+                await call.function_call(self.tool_name, TOOL_ARGUMENTS, tool_call_id=tool_call_id)
+            except Exception:  # the call ended while we were sending
+                self.tool_waiters.pop(tool_call_id, None)
+                return
+            with trio.move_on_after(TOOL_OUTPUT_TIMEOUT_S) as waited:
+                await done.wait()
+            if waited.cancelled_caught:
+                self.tool_waiters.pop(tool_call_id, None)
+                window.timeouts += 1
+            else:
+                window.round_trips_s.append(trio.current_time() - started)
+            await trio.sleep_until(started + period_s)
+
+    async def hangup_all(self) -> int:
+        live = [c for c in self._calls.values() if c.live_connections]
+        limiter = trio.CapacityLimiter(200)
+
+        async def one(call: SimulatedCall) -> None:
+            async with limiter:
+                await call.caller_hangup()
+
+        with trio.move_on_after(60):
+            async with trio.open_nursery() as nursery:
+                for call in live:
+                    nursery.start_soon(one, call)
+        return len(live)
+
+    def summary(self) -> dict[str, Any]:
+        states = Counter(call.state for call in self._calls.values())
+        return {
+            "calls": dict(states),
+            "open_sidebands": self.open_sidebands(),
+            "requests": dict(self.requests_by_action),
+            "accepted_by_prefix": dict(self.accepted_by_prefix),
+            "attached_total": self.attached_total,
+            "handshakes": len(self._handshakes),
+        }
+
+
+class ControlApp:
+    """The bulk control API and the tool endpoint, as a bare ASGI app."""
+
+    def __init__(self, platform: BenchPlatform) -> None:
+        self.platform = platform
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                reply = {"lifespan.startup": "lifespan.startup.complete", "lifespan.shutdown": "lifespan.shutdown.complete"}
+                await send({"type": reply[message["type"]]})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        data = json.loads(body) if body else {}
+        status, payload = await self.route(scope["method"], scope["path"], data)
+        encoded = json.dumps(payload).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(encoded)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": encoded})
+
+    async def route(self, method: str, path: str, data: dict[str, Any]) -> tuple[int, Any]:
+        platform = self.platform
+        if (method, path) == ("POST", "/tool"):
+            return 200, {"order_number": data.get("order_number"), "status": "shipped"}
+        if (method, path) == ("GET", "/summary"):
+            return 200, platform.summary()
+        if (method, path) == ("POST", "/policy"):
+            if "hangup_after_s" in data:
+                platform.hangup_after_s = data["hangup_after_s"]
+            if "tool_period_s" in data:
+                platform.tool_period_s = data["tool_period_s"]
+            if "auto_audio" in data:
+                platform.auto_audio = bool(data["auto_audio"])
+            if "tool_name" in data:
+                platform.tool_name = str(data["tool_name"])
+            return 200, {
+                "hangup_after_s": platform.hangup_after_s, "tool_period_s": platform.tool_period_s,
+                "auto_audio": platform.auto_audio, "tool_name": platform.tool_name,
+            }
+        if (method, path) == ("POST", "/hangup_all"):
+            return 200, {"hung_up": await platform.hangup_all()}
+        if (method, path) == ("POST", "/window"):
+            platform.window = ToolWindow()
+            return 200, {"ok": True}
+        if (method, path) == ("GET", "/window"):
+            window = platform.window
+            return 200, {
+                "started": window.started,
+                "timeouts": window.timeouts,
+                "round_trip": summary_ms(window.round_trips_s),
+            }
+        return 404, {"error": "not_found"}
+
+
+async def run(host: str) -> None:
+    raise_fd_limit()
+    platform = BenchPlatform()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(partial(serve_platform, platform, host=host))
+        config = Config()
+        config.bind = [f"{host}:0"]
+        config.accesslog = None
+        config.errorlog = logging.getLogger("bench.platform")
+        config.keep_alive_max_requests = 1_000_000
+        binds = await nursery.start(partial(serve, cast(Any, ControlApp(platform)), config, mode="asgi"))
+        print(
+            json.dumps(
+                {
+                    "base_url": platform.base_url,
+                    "realtime_url": platform.realtime_url,
+                    "control_url": binds[0],
+                    "tool_url": f"{binds[0]}/tool",
+                    "api_key": platform.api_key,
+                }
+            ),
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.platform")
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args()
+    try:
+        trio.run(run, args.host)
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
