@@ -6,18 +6,14 @@ bounded.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import httpx
 import trio
 
-from supervisor.harness import EXAMPLE_TENANTS
 from supervisor.testing import (
     WebhookSigner,
     incoming_call_event,
@@ -25,75 +21,18 @@ from supervisor.testing import (
     open_platform,
     place_call,
 )
+from tests.serve_process import open_serve_process, serve_environment
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class ServiceProcess:
-    """A ``callvisor serve`` child process and the JSON lines it logs."""
-
-    def __init__(self, process: trio.Process) -> None:
-        self.process = process
-        self.lines: list[dict[str, Any]] = []
-        self.raw: list[str] = []
-        self._changed = trio.Event()
-
-    async def read_log(self) -> None:
-        assert self.process.stderr is not None
-        buffer = b""
-        async for chunk in self.process.stderr:
-            buffer += chunk
-            *complete, buffer = buffer.split(b"\n")
-            for line in complete:
-                text = line.decode()
-                self.raw.append(text)
-                try:
-                    self.lines.append(json.loads(text))
-                except ValueError:
-                    continue
-                self._changed.set()
-                self._changed = trio.Event()
-
-    async def wait_for(self, event: str, **fields: Any) -> dict[str, Any]:
-        while True:
-            for line in self.lines:
-                if line.get("event") == event and all(line.get(k) == v for k, v in fields.items()):
-                    return line
-            await self._changed.wait()
-
-
-def _environment(platform_base: str, realtime: str, api_key: str, secret: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH")}
-    env.update(
-        OPENAI_API_KEY=api_key,
-        OPENAI_WEBHOOK_SECRET=secret,
-        OPENAI_BASE_URL=platform_base,
-        OPENAI_REALTIME_URL=realtime,
-        CALLVISOR_TENANTS_FILE=str(EXAMPLE_TENANTS),
-        CALLVISOR_HTTP="127.0.0.1:0",
-        CALLVISOR_ADMIN="127.0.0.1:0",
-        CALLVISOR_TOOL_ALLOWED_HOSTS="tools.acme.example",
-        LOG_LEVEL="INFO",
-        **extra,
-    )
-    return env
 
 
 async def test_sigterm_drains_live_calls_and_exits_zero() -> None:
     """SIGTERM: new calls are rejected as draining, the live call is hung up after the grace, exit 0."""
     signer = WebhookSigner(new_secret())
-    async with open_platform() as platform, trio.open_nursery() as nursery:
-        env = _environment(
-            platform.base_url, platform.realtime_url, platform.api_key, signer.secret,
-            CALLVISOR_DRAIN_GRACE_S="1",
-        )
-        process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "supervisor.cli", "serve"],
-            cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-        )
-        service = ServiceProcess(process)
-        nursery.start_soon(service.read_log)
-        try:
+    async with open_platform() as platform:
+        env = serve_environment(platform, signer, CALLVISOR_DRAIN_GRACE_S="1")
+        async with open_serve_process(env) as service:
+            process = service.process
             with trio.fail_after(30):
                 started = await service.wait_for("service_started")
                 public, admin = started["public"], started["admin"]
@@ -120,10 +59,6 @@ async def test_sigterm_drains_live_calls_and_exits_zero() -> None:
                 assert platform.actions("rtc_proc_live") == ["accept", "hangup"]
                 await service.wait_for("service_stopped")
                 assert await process.wait() == 0
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
     assert not [line for line in service.raw if "Traceback" in line]
 
 

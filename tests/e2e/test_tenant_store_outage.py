@@ -8,10 +8,7 @@ own 0.5 s server-selection timeout is what fires.
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +30,7 @@ from supervisor.testing import (
     open_platform,
     place_call,
 )
-from tests.e2e.test_serve_process import ServiceProcess
+from tests.serve_process import open_serve_process, serve_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 GLOBEX = "sip:+18005550100@sip.example.com"
@@ -55,25 +52,14 @@ def _metric(text: str, name: str) -> float:
 async def test_serve_with_a_dead_database_answers_with_the_downtime_greeting() -> None:
     """MONGODB_URI unreachable from the start: the call is accepted with the fallback prompts."""
     signer = WebhookSigner(new_secret())
-    async with open_platform() as platform, trio.open_nursery() as nursery:
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
-        env.update(
-            OPENAI_API_KEY=platform.api_key,
-            OPENAI_WEBHOOK_SECRET=signer.secret,
-            OPENAI_BASE_URL=platform.base_url,
-            OPENAI_REALTIME_URL=platform.realtime_url,
+    async with open_platform() as platform:
+        env = serve_environment(
+            platform, signer,
+            CALLVISOR_TENANTS_FILE="",
             MONGODB_URI=f"mongodb://127.0.0.1:{_closed_port()}/",
             MONGODB_TIMEOUT_MS="500",
-            CALLVISOR_HTTP="127.0.0.1:0",
-            CALLVISOR_ADMIN="127.0.0.1:0",
         )
-        process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "supervisor.cli", "serve"],
-            cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-        )
-        service = ServiceProcess(process)
-        nursery.start_soon(service.read_log)
-        try:
+        async with open_serve_process(env) as service:
             with trio.fail_after(30):
                 started = await service.wait_for("service_started")
                 async with httpx.AsyncClient(timeout=10) as http:
@@ -100,13 +86,6 @@ async def test_serve_with_a_dead_database_answers_with_the_downtime_greeting() -
                     assert _metric(metrics, "fallback_instructions_used_total") == 1.0
                     await platform.call("rtc_dead_db").caller_hangup()
                     await service.wait_for("call_ended", call_id="rtc_dead_db")
-        finally:
-            process.terminate()
-            with trio.move_on_after(10):
-                await process.wait()
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
 
 
 def _point_store_at(store: MongoStore, client: Any) -> None:

@@ -1,0 +1,99 @@
+"""``callvisor serve`` as a child process, for the tests that need a real process.
+
+``open_serve_process(platform, signer, **env)`` starts it against a simulated platform, reads
+its JSON log from stderr, and on exit ends it (SIGTERM, then SIGKILL after 10 s) unless it has
+exited by itself.  Every wait a test makes on it must be bounded by the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from supervisor.harness import EXAMPLE_TENANTS
+from supervisor.testing import SimulatedPlatform, WebhookSigner
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class ServiceProcess:
+    """A ``callvisor serve`` child process and the JSON lines it logs."""
+
+    def __init__(self, process: trio.Process) -> None:
+        self.process = process
+        self.lines: list[dict[str, Any]] = []
+        self.raw: list[str] = []
+        self._changed = trio.Event()
+
+    async def read_log(self) -> None:
+        assert self.process.stderr is not None
+        buffer = b""
+        async for chunk in self.process.stderr:
+            buffer += chunk
+            *complete, buffer = buffer.split(b"\n")
+            for line in complete:
+                text = line.decode()
+                self.raw.append(text)
+                try:
+                    self.lines.append(json.loads(text))
+                except ValueError:
+                    continue
+                self._changed.set()
+                self._changed = trio.Event()
+
+    async def wait_for(self, event: str, **fields: Any) -> dict[str, Any]:
+        """The first log line of ``event`` whose fields match, waiting until it is logged."""
+        while True:
+            for line in self.lines:
+                if line.get("event") == event and all(line.get(k) == v for k, v in fields.items()):
+                    return line
+            await self._changed.wait()
+
+
+def serve_environment(platform: SimulatedPlatform, signer: WebhookSigner, **extra: str) -> dict[str, str]:
+    """The environment of a ``serve`` pointed at ``platform``; ``extra`` overrides or adds."""
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH")}
+    env.update(
+        OPENAI_API_KEY=platform.api_key,
+        OPENAI_WEBHOOK_SECRET=signer.secret,
+        OPENAI_BASE_URL=platform.base_url,
+        OPENAI_REALTIME_URL=platform.realtime_url,
+        CALLVISOR_TENANTS_FILE=str(EXAMPLE_TENANTS),
+        CALLVISOR_HTTP="127.0.0.1:0",
+        CALLVISOR_ADMIN="127.0.0.1:0",
+        CALLVISOR_TOOL_ALLOWED_HOSTS="tools.acme.example",
+        LOG_LEVEL="INFO",
+    )
+    env.update(extra)
+    return {k: v for k, v in env.items() if v != ""}
+
+
+@asynccontextmanager
+async def open_serve_process(env: dict[str, str]) -> AsyncIterator[ServiceProcess]:
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "supervisor.cli", "serve"],
+        cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+    )
+    service = ServiceProcess(process)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(service.read_log)
+            yield service
+            nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            if process.returncode is None:
+                process.terminate()
+                with trio.move_on_after(10):
+                    await process.wait()
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
