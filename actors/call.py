@@ -156,9 +156,19 @@ class _Reporter:
         self._call = call
         self.decision: Decision | None = None
 
-    def report(self, decision: Decision) -> None:
+    def report(
+        self, outcome: Outcome, *, reason: str | None = None, sip_status: int | None = None
+    ) -> None:
+        """Report the call's decision (its call_id and tenant_id come from the handle)."""
         if self.decision is not None:
             raise RuntimeError(f"decision already reported: {self.decision}")
+        decision = Decision(
+            outcome=outcome,
+            call_id=self._call.call_id,
+            tenant_id=self._call.tenant_id,
+            reason=reason,
+            sip_status=sip_status,
+        )
         self.decision = decision
         self._hooks.decided(decision, intake_s=trio.current_time() - self._call.received_at)
         self._task_status.started(decision)
@@ -189,9 +199,7 @@ async def run_call(
             )
             logging.getLogger("callvisor").debug("call actor traceback", exc_info=group)
             if reporter.decision is None:
-                reporter.report(
-                    Decision(outcome=Outcome.FAILED, call_id=call.call_id, reason="internal_error")
-                )
+                reporter.report(Outcome.FAILED, reason="internal_error")
 
 
 async def _run(
@@ -295,7 +303,6 @@ def _config_or_default(tenant_id: str, raw_config: Mapping[str, Any] | None) -> 
 async def _accept_and_run(
     call: CallHandle, plan: CallPlan, env: CallEnv, reporter: _Reporter
 ) -> None:
-    tenant_id = plan.tenant_id
     call.state = "accepting"
     sent_at = trio.current_time()
     decision_ms = round((sent_at - call.received_at) * 1000, 3)
@@ -304,18 +311,11 @@ async def _accept_and_run(
         await env.control.accept(call.call_id, plan.accept_session())
     except CallGoneError as err:
         log_event(logging.WARNING, err.event, "accept: the caller is gone", error=err)
-        reporter.report(Decision(outcome=Outcome.GONE, call_id=call.call_id, tenant_id=tenant_id))
+        reporter.report(Outcome.GONE)
         return
     except CallControlError as err:
         log_event(logging.ERROR, err.event, "accept failed; OpenAI will redeliver", error=err)
-        reporter.report(
-            Decision(
-                outcome=Outcome.FAILED,
-                call_id=call.call_id,
-                reason="call_accept_failed",
-                tenant_id=tenant_id,
-            )
-        )
+        reporter.report(Outcome.FAILED, reason="call_accept_failed")
         return
     now = trio.current_time()
     call.state = "accepted"
@@ -332,7 +332,7 @@ async def _accept_and_run(
         decision_ms=decision_ms,
         accept_ms=round((now - sent_at) * 1000, 3),
     )
-    reporter.report(Decision(outcome=Outcome.ACCEPTED, call_id=call.call_id, tenant_id=tenant_id))
+    reporter.report(Outcome.ACCEPTED)
     await env.run_session(call, plan, env)
 
 
@@ -347,18 +347,11 @@ async def _reject(
         await env.control.reject(call.call_id, sip_status=sip_status)
     except CallGoneError as err:
         log_event(logging.WARNING, err.event, "reject: the caller is gone", error=err)
-        reporter.report(Decision(outcome=Outcome.GONE, call_id=call.call_id, tenant_id=call.tenant_id))
+        reporter.report(Outcome.GONE)
         return
     except CallControlError as err:
         log_event(logging.ERROR, err.event, "reject failed; OpenAI will redeliver", error=err)
-        reporter.report(
-            Decision(
-                outcome=Outcome.FAILED,
-                call_id=call.call_id,
-                reason="call_reject_failed",
-                tenant_id=call.tenant_id,
-            )
-        )
+        reporter.report(Outcome.FAILED, reason="call_reject_failed")
         return
     log_event(
         logging.INFO,
@@ -368,12 +361,4 @@ async def _reject(
         reason=reason,
         sip_status=sip_status,
     )
-    reporter.report(
-        Decision(
-            outcome=Outcome.REJECTED,
-            call_id=call.call_id,
-            reason=rejected,
-            tenant_id=call.tenant_id,
-            sip_status=sip_status,
-        )
-    )
+    reporter.report(Outcome.REJECTED, reason=rejected, sip_status=sip_status)

@@ -186,11 +186,11 @@ class Supervisor:
         self.metrics.capacity_in_use.labels(scope="global").set(self.capacity.in_use)
 
     def snapshot(self) -> dict[str, Any]:
+        """The supervisor's own fields for ``GET /actors`` (the operator app adds the calls)."""
         now = trio.current_time()
         return {
             "replica_id": self.settings.replica_id,
             "uptime_s": None if self.started_at is None else round(now - self.started_at, 3),
             "draining": self.draining,
             "capacity": self.capacity.snapshot(),
-            "calls": [call.snapshot(now) for call in self.calls.values()],
         }
