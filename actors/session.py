@@ -40,13 +40,13 @@ from trio_websocket import (
     wrap_client_stream,
 )
 
-from config.models import TransferCallTool
+from config.models import EndCallTool, TransferCallTool
 
 from .control import CallControlError, CallGoneError
 from .errors import ToolExecutionError
 from .handle import CallHandle
 from .log import log_event
-from .tools import Action, ToolResult, find_tool, parse_arguments, run_tool
+from .tools import CallAction, ToolResult, find_tool, parse_arguments, run_tool
 
 if TYPE_CHECKING:
     from .call import CallEnv, CallPlan
@@ -93,8 +93,8 @@ class _Session:
         self.closed = trio.Event()
         self.released = trio.Event()
         self.close_code: int | None = None
-        self.transfer_requested = False
-        self.transfer_in_flight = False
+        #: From sending the refer until it failed: a session closing meanwhile was transferred.
+        self.transferring = False
         # Responses in the order the server created them, and what their audio did: a
         # goodbye has played when *its* response's audio stopped (or it had none).
         self._responses: list[str] = []
@@ -229,8 +229,7 @@ class _Session:
             except ConnectionClosed as exc:
                 self.close_code = exc.reason.code if exc.reason is not None else None
                 self.closed.set()
-                transferring = self.transfer_requested or self.transfer_in_flight
-                self.call.request_end("transferred" if transferring else "caller_hangup")
+                self.call.request_end("transferred" if self.transferring else "caller_hangup")
                 return
             self._dispatch(message, nursery)
 
@@ -325,8 +324,8 @@ class _Session:
             mark = len(self._responses)
             if not await self._send_tool_output(tool_call_id, result.output):
                 return
-            if result.action is not None:
-                await self._carry_out(result.action, mark)
+            if result.then is not None:
+                await self._carry_out(result.then, mark)
         finally:
             del call.tools_running[tool_call_id]
 
@@ -340,26 +339,24 @@ class _Session:
             {"type": "response.create"}
         )
 
-    async def _carry_out(self, action: Action, mark: int) -> None:
-        if action.kind == "end_call":
-            timeout_s = getattr(action.tool, "goodbye_timeout_s", 10.0)
-            await self._wait_goodbye(mark, timeout_s)
+    async def _carry_out(self, tool: CallAction, mark: int) -> None:
+        if isinstance(tool, EndCallTool):
+            await self._wait_goodbye(mark, tool.goodbye_timeout_s)
             self.call.request_end("end_call")
             return
-        assert isinstance(action.tool, TransferCallTool)
-        await self._transfer(action.tool, mark)
+        await self._transfer(tool, mark)
 
     async def _transfer(self, tool: TransferCallTool, mark: int) -> None:
         await self._wait_goodbye(mark, TRANSFER_GOODBYE_S)
         # A session that closes while the refer is in flight ends as transferred.
-        self.transfer_in_flight = True
+        self.transferring = True
         try:
             await self.env.control.refer(self.call.call_id, target_uri=tool.target_uri)
         except CallGoneError:
             self.call.request_end("caller_hangup")
             return
         except CallControlError as err:
-            self.transfer_in_flight = False
+            self.transferring = False
             log_event(logging.ERROR, err.event, "refer failed; the call continues", error=err)
             await self._send(
                 {
@@ -378,7 +375,6 @@ class _Session:
             )
             await self._send({"type": "response.create"})
             return
-        self.transfer_requested = True
         log_event(logging.INFO, "call_transfer_requested", "transfer requested", target_uri=tool.target_uri)
         with trio.move_on_after(tool.close_timeout_s):
             await self.closed.wait()

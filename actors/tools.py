@@ -1,12 +1,12 @@
 """Running the tools a tenant configured, when the model calls them.
 
 A tool run turns the model's ``(name, arguments)`` into a JSON-ready output for the model and,
-for the call-control tools, an :class:`Action` the session carries out after the model has
+for the call-control tools, ``then``: the tool whose work the session does once the model has
 spoken (hang up, transfer).  Failures raise :mod:`actors.errors`; the session turns them into an
 error output, and the call continues.
 
-* ``end_call``: output ``{"ok": true}``; action: hang up once the goodbye has played.
-* ``transfer_call``: output ``{"ok": true}``; action: refer to the configured target.
+* ``end_call``: output ``{"ok": true}``; then: hang up once the goodbye has played.
+* ``transfer_call``: output ``{"ok": true}``; then: refer to the configured target.
 * ``http``: POST the JSON arguments to the tenant's HTTPS endpoint (host checked against
   ``CALLVISOR_TOOL_ALLOWED_HOSTS`` when the tool was built; redirects are not followed), with a
   timeout and a response size cap.  A JSON response is given to the model as is; anything else
@@ -28,19 +28,14 @@ from config.models import EndCallTool, HttpTool, ToolSpec, TransferCallTool
 
 from .errors import ToolArgsParseError, ToolExecutionError, ToolNotFoundError
 
-
-@frozen(kw_only=True)
-class Action:
-    """Something the session does after the model has answered: ``end_call`` or ``transfer``."""
-
-    kind: str
-    tool: ToolSpec
+#: A tool whose work the session does after the model has answered: hang up or transfer.
+CallAction = EndCallTool | TransferCallTool
 
 
 @frozen(kw_only=True)
 class ToolResult:
     output: dict[str, Any]
-    action: Action | None = None
+    then: CallAction | None = None
 
 
 def find_tool(tools: Sequence[ToolSpec], name: str) -> ToolSpec:
@@ -82,9 +77,9 @@ async def run_tool(
 ) -> ToolResult:
     """Run one tool; the caller bounds it with a cancel scope."""
     if isinstance(tool, EndCallTool):
-        return ToolResult(output={"ok": True, "status": "ending_call"}, action=Action(kind="end_call", tool=tool))
+        return ToolResult(output={"ok": True, "status": "ending_call"}, then=tool)
     if isinstance(tool, TransferCallTool):
-        return ToolResult(output={"ok": True, "status": "transferring"}, action=Action(kind="transfer", tool=tool))
+        return ToolResult(output={"ok": True, "status": "transferring"}, then=tool)
     if isinstance(tool, HttpTool):
         return ToolResult(output=await _post(tool, arguments, http, in_flight))
     raise ToolExecutionError(  # pragma: no cover - build_tools only makes the kinds above
