@@ -9,6 +9,12 @@ exceptions are mapped to ours:
   :class:`CallControlError` with a reason code (``openai_5xx``, ``openai_4xx``, ``timeout``,
   ``connection_error``) and the HTTP status when there was one.
 
+Requests go through the SDK's public API, on a trio-native HTTP/1.1 transport
+(:mod:`actors.transport`) instead of its default httpcore2/anyio one, and the session travels
+as ``extra_body``: it is built here already in the wire format, so the SDK's per-request
+type-driven transform of it is skipped.  Both were measured as the larger part of an accept's
+CPU (docs/benchmarks.md, Profile).
+
 The SDK is built with ``max_retries=0``: an accept or refer has no idempotency key, so a blind
 retry may hit a call that already changed state.  OpenAI redelivers the webhook instead.  Every
 request is bounded by ``timeout_s`` with a trio cancel scope (the SDK's own timeout is per phase,
@@ -24,6 +30,8 @@ import openai
 import trio
 
 from config.errors import ApplicationError
+
+from .transport import TrioTransport
 
 #: Call-control requests in flight at once, below the SDK's connection pool (100).
 MAX_IN_FLIGHT = 64
@@ -88,7 +96,8 @@ class CallControl:
 
     @classmethod
     def create(cls, *, api_key: str, base_url: str, timeout_s: float) -> CallControl:
-        client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0)
+        http_client = openai.DefaultAsyncHttpxClient(transport=TrioTransport(max_idle_per_origin=MAX_IN_FLIGHT))
+        client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, http_client=http_client)
         return cls(client, timeout_s=timeout_s)
 
     async def aclose(self) -> None:
@@ -96,9 +105,9 @@ class CallControl:
         await self._client.close()
 
     async def accept(self, call_id: str, session: dict[str, Any]) -> None:
-        """Accept ``call_id`` with the given session (``type`` is added here)."""
+        """Accept ``call_id`` with the given session (wire format; ``type`` is added here)."""
         calls = self._client.realtime.calls
-        await self._call("accept", call_id, lambda: calls.accept(call_id, type="realtime", **session))
+        await self._call("accept", call_id, lambda: calls.accept(call_id, type="realtime", extra_body=session))
 
     async def reject(self, call_id: str, *, sip_status: int) -> None:
         calls = self._client.realtime.calls
