@@ -3,10 +3,17 @@
 SIP headers arrive from the caller's carrier and are untrusted: only the ``To`` header is looked
 at, only its first KiB, and an error carries at most a short excerpt of it.  Numbers are read
 with ``phonenumbers`` and returned in E.164 form (``+18005551212``).
+
+Calls to a tenant dial the same few ``To`` values again and again, so what a value reads as
+(its number, or that it holds none) is remembered per raw value and region in a bounded LRU
+(``TO_CACHE_ENTRIES`` values of at most ``CACHED_TO_CHARS`` characters; longer ones are read
+every time).  The reading is a pure function of the text, so nothing ever invalidates it; which
+tenant a number routes to is the source's answer and is never cached here.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -25,6 +32,12 @@ MAX_HEADER_CHARS = 1024
 
 EXCERPT_CHARS = 64
 """At most this many characters of the ``To`` value go into an error's context."""
+
+TO_CACHE_ENTRIES = 4096
+"""How many ``To`` values (with their region) the LRU remembers, failures included."""
+
+CACHED_TO_CHARS = 256
+"""Longer ``To`` values are not remembered: the LRU holds at most ~4096 x 1 KiB of them."""
 
 _TO_NAMES = frozenset({"to", "t"})  # "t" is the compact form (RFC 3261 section 7.3.3)
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -87,9 +100,21 @@ def _find_to(sip_headers: object) -> object:
     return _MISSING
 
 
+def to_cache_info() -> functools._CacheInfo:
+    """Hits, misses and size of the ``To`` value LRU (``currsize <= TO_CACHE_ENTRIES``)."""
+    return _read_to.cache_info()
+
+
 def _number_from_to(value: object, *, default_region: str) -> str | None:
     if not isinstance(value, str) or len(value) > MAX_HEADER_CHARS:
         return None
+    if len(value) > CACHED_TO_CHARS:
+        return _read_to_value(value, default_region)
+    return _read_to(value, default_region)
+
+
+def _read_to_value(value: str, default_region: str) -> str | None:
+    """The E.164 number of a ``To`` value, or None."""
     uri = _uri_of(value)
     scheme, sep, rest = uri.partition(":")
     if not sep:
@@ -106,6 +131,10 @@ def _number_from_to(value: object, *, default_region: str) -> str | None:
         return None
     user = unquote(user.partition(";")[0])  # drop URI parameters (phone-context, isub, ...)
     return normalize_number(user, default_region=default_region)
+
+
+# A failure (None) is remembered too: a carrier resending one bad value costs one lookup.
+_read_to = functools.lru_cache(maxsize=TO_CACHE_ENTRIES)(_read_to_value)
 
 
 def _uri_of(value: str) -> str:

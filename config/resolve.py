@@ -23,6 +23,12 @@ TenantConfigParseError     config_invalid                the config fails valida
 ToolBuildError             tool_config_invalid           a tool is invalid (all tools dropped)
 ToolBuildError             duplicate_tool_name           two tools share a name
 =========================  ============================  ======================================
+
+``parse_config`` and ``build_tools`` remember their last outcome per tenant (``CONFIG_MEMO``
+and ``TOOLS_MEMO`` of ``config.memo``, which explains their keys and bounds), so a tenant's
+calls structure its config and build its tools once per document.  What they return is shared
+by those calls: frozen attrs objects, to be read and not changed (``to_openai`` gives each
+caller a fresh dict).  An error is raised afresh, equal to the first, each time.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from .errors import (
     TenantResolutionError,
     ToolBuildError,
 )
+from .memo import CONFIG_MEMO, TOOLS_MEMO, BuiltTools, ParsedConfig, fingerprint
 from .models import TOOL_KINDS, HttpTool, TenantConfig, ToolSpec
 from .phone import dialed_number
 from .source import PromptKind, TenantSource
@@ -146,22 +153,34 @@ async def resolve_instructions(source: TenantSource, tenant_id: str) -> Instruct
 
 
 def parse_config(tenant_id: str, raw: Mapping[str, Any] | None) -> TenantConfig:
-    """Validate a config document; raise TenantNotConfiguredError or TenantConfigParseError."""
+    """Validate a config document; raise TenantNotConfiguredError or TenantConfigParseError.
+
+    The same document (by ``config.memo.fingerprint``) gives the same frozen ``TenantConfig``
+    object, or an equal error, without being structured again.
+    """
     if raw is None:
         raise TenantNotConfiguredError(
             f"tenant {tenant_id!r} has no config document",
             reason="config_doc_missing",
             tenant_id=tenant_id,
         )
-    try:
-        return structure_config(raw)
-    except ConfigStructureError as exc:
-        raise TenantConfigParseError(
-            f"the config document of tenant {tenant_id!r} is invalid",
-            reason="config_invalid",
-            tenant_id=tenant_id,
-            context={"errors": exc.errors},
-        ) from exc
+    key = fingerprint(raw)
+    parsed = CONFIG_MEMO.get(tenant_id)
+    if parsed is None or key is None or parsed.fingerprint != key:
+        try:
+            parsed = ParsedConfig(fingerprint=key, config=structure_config(raw))
+        except ConfigStructureError as exc:
+            parsed = ParsedConfig(fingerprint=key, config=None, errors=tuple(exc.errors))
+        CONFIG_MEMO.put(tenant_id, parsed)
+    if parsed.config is not None:
+        return parsed.config
+    errors = list(parsed.errors)
+    raise TenantConfigParseError(
+        f"the config document of tenant {tenant_id!r} is invalid",
+        reason="config_invalid",
+        tenant_id=tenant_id,
+        context={"errors": errors},
+    ) from ConfigStructureError(errors)
 
 
 def build_tools(
@@ -174,8 +193,26 @@ def build_tools(
     """Build every tool of ``config``, or none: any invalid tool raises ToolBuildError.
 
     An http tool's URL must use https (http only with ``allow_plain_http``) and name a host in
-    ``allowed_hosts``.
+    ``allowed_hosts``.  The same ``config`` object under the same settings gives the same
+    frozen tools, or an equal error, without building them again.
     """
+    built = TOOLS_MEMO.get(tenant_id)
+    if built is None or not built.built_from(config, allowed_hosts, allow_plain_http):
+        built = _build_tools(config, allowed_hosts=allowed_hosts, allow_plain_http=allow_plain_http)
+        TOOLS_MEMO.put(tenant_id, built)
+    if built.reason is None:
+        return built.tools
+    raise ToolBuildError(
+        f"the tools of tenant {tenant_id!r} cannot be built",
+        reason=built.reason,
+        tenant_id=tenant_id,
+        context={"errors": list(built.errors)},
+    )
+
+
+def _build_tools(
+    config: TenantConfig, *, allowed_hosts: frozenset[str], allow_plain_http: bool
+) -> BuiltTools:
     built: list[tuple[int, ToolSpec]] = []
     errors: list[str] = []
     for index, raw in enumerate(config.tools):
@@ -199,14 +236,17 @@ def build_tools(
                 continue
         built.append((index, spec))
     duplicates = _duplicate_names(built)
+    reason = None
     if errors or duplicates:
-        raise ToolBuildError(
-            f"the tools of tenant {tenant_id!r} cannot be built",
-            reason="tool_config_invalid" if errors else "duplicate_tool_name",
-            tenant_id=tenant_id,
-            context={"errors": errors + duplicates},
-        )
-    return tuple(spec for _, spec in built)
+        reason = "tool_config_invalid" if errors else "duplicate_tool_name"
+    return BuiltTools(
+        config=config,
+        allowed_hosts=allowed_hosts,
+        allow_plain_http=allow_plain_http,
+        tools=() if reason else tuple(spec for _, spec in built),
+        reason=reason,
+        errors=tuple(errors + duplicates),
+    )
 
 
 def peek_tenant_limit(raw_config: object) -> int | None:
