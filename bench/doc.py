@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from bench.compare import before_after
 from bench.suggestions import profile_section
 
 PEER_EARLIER = {"rate": 80.0, "cpu_ms": 12.0, "rtt_p50_ms": 11.0, "rss_kb": 96.0}
@@ -496,7 +497,7 @@ def _foreign(r: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def render(r: dict[str, Any], images: list[str]) -> str:
+def render(r: dict[str, Any], images: list[str], before: dict[str, Any] | None = None) -> str:
     m = r.get("machine") or {}
     packages = m.get("packages") or {}
     out = [
@@ -527,6 +528,7 @@ def render(r: dict[str, Any], images: list[str]) -> str:
         *goals(r),
         "",
     ]
+    out += before_after(before, r)
     if r.get("errors"):
         out += ["Benchmarks that failed in this run:", ""]
         out += [f"- {k}: {v}" for k, v in r["errors"].items()]

@@ -29,8 +29,10 @@ def write_report(results: dict[str, Any], out: Path) -> list[Path]:
     results_path = folder / "results.json"
     results_path.write_text(json.dumps(data, indent=1) + "\n")
     images = plots.write_all(results, folder)
+    before_path = folder / "before.json"
+    before = json.loads(before_path.read_text()) if before_path.exists() else None
     page = out / "benchmarks.md"
-    page.write_text(render(data, [p.name for p in images]))
+    page.write_text(render(data, [p.name for p in images], before))
     return [results_path, *images, page]
 
 
