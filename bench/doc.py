@@ -537,7 +537,7 @@ def render(r: dict[str, Any], images: list[str], before: dict[str, Any] | None =
     out += concurrency_section(r)
     out += burst_section(r)
     out += peer_section(r)
-    out += profile_section(r.get("profile"))
+    out += profile_section(r.get("profile"), (before or {}).get("profile"))
     out += [
         "## Reproducing",
         "",

@@ -1,9 +1,10 @@
-"""The Profile section of docs/benchmarks.md: measured shares, and what to change for them.
+"""The Profile section of docs/benchmarks.md: measured costs, what was changed for them.
 
-Each suggestion names the function (or packages) whose cost it removes; its share is read from
-this run's profile, so the table says what the change is worth on this machine today.  They are
-suggestions for the production code, which the benchmarks do not change: re-run
-``python -m bench profile`` before and after applying one.
+Each rule names the function (or packages) whose cost a change removes.  With the earlier run
+kept as ``before.json``, the table shows each cost before and after, in milliseconds of busy CPU
+per call under the profiler (share x busy seconds / calls answered: comparable across runs
+whose profiles ran at different rates), with what was done about it (``DONE``).  A rule with
+nothing done keeps its suggestion.
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ PACKAGE_RULES: tuple[tuple[tuple[str, ...], str, str], ...] = (
         "werkzeug's header and response objects and its signals are then skipped.",
     ),
     (
+        ("trio",),
+        "trio's scheduler, cancel scopes and socket calls (self time)",
+        "Not ours to change directly: it is paid per await, so it falls when the layers above make "
+        "fewer awaits per call.",
+    ),
+    (
         ("hypercorn", "h11", "h2", "wsproto", "priority"),
         "hypercorn's HTTP/1.1 server (h11)",
         "Mostly inherent for a pure-Python server; `keep_alive_timeout` above OpenAI's delivery "
@@ -84,7 +91,7 @@ PACKAGE_RULES: tuple[tuple[tuple[str, ...], str, str], ...] = (
 
 
 #: Seen while developing these benchmarks (a smoke run with a tool call per call every 10 s on
-#: about 600 live calls, while other work shared the machine); not a figure of this run.
+#: about 600 live calls, while other work shared the machine); not a figure of a measured run.
 POOL_HAZARD = (
     "### A hazard seen while building these benchmarks",
     "",
@@ -94,15 +101,31 @@ POOL_HAZARD = (
     "event loop busy inside httpcore's `AsyncConnectionPool._assign_requests_to_connections`, the pool",
     "bookkeeping that walks every queued request against every connection on each request: once tool",
     "requests queue behind the shared `httpx.AsyncClient`'s 100-connection pool, each new request makes",
-    "the loop slower and the queue longer. httpx2 (the openai SDK's client) has the same pool. Bound the",
-    "number of tool requests (and call-control requests) in flight with a `trio.CapacityLimiter` below",
-    "the pool size, so that requests wait on the limiter (cheap) rather than in the pool (quadratic).",
-    "The burst above (1,000 decisions, each making one REST request at once) may meet the same pool cost.",
-    "",
-    "Applied after this run (commit 367ba86): call control and http tools now wait on a",
-    "`trio.CapacityLimiter` of 64, inside their deadlines, and the HTTP ports' `keep_alive_timeout` is",
-    "30 s (the burst's dropped connections). Not re-measured yet: the figures above predate it.",
+    "the loop slower and the queue longer. Since commit 367ba86 call control and http tools wait on a",
+    "`trio.CapacityLimiter` of 64, inside their deadlines (cheap), rather than in the pool (quadratic),",
+    "and the HTTP ports' `keep_alive_timeout` is 30 s (the first burst run's dropped connections).",
 )
+
+#: What was done about a rule (keyed by its first field), with where to read more.
+DONE: dict[str, str] = {
+    "actors/control.py:_call": (
+        "The SDK now sends on `actors/transport.py` (h11 on trio streams, a keep-alive pool) instead "
+        "of httpcore2 on anyio, and the session goes as `extra_body`, skipping the SDK's typed "
+        "transform of a dict already in wire format (ADR 0009)."
+    ),
+    "config/resolve.py:resolve_tenant": (
+        "What a `To` value reads as is kept in a bounded LRU (4,096 values); routes are still the "
+        "source's answer on every call."
+    ),
+    "config/resolve.py:parse_config": (
+        "The structured config is kept per tenant, keyed by the pickle of the raw document "
+        "(`config/memo.py`)."
+    ),
+    "config/resolve.py:build_tools": (
+        "The built tools are kept with the config they came from; `to_openai()` copies without "
+        "`deepcopy`."
+    ),
+}
 
 
 def _share(rows: list[dict[str, Any]], name: str) -> float:
@@ -118,7 +141,31 @@ def _gain(share: float) -> str:
     return f"x{1 / (1 - share):.2f}" if 0 < share < 1 else "-"
 
 
-def profile_section(profile: dict[str, Any] | None) -> list[str]:
+def _ms_per_call(profile: dict[str, Any] | None) -> float | None:
+    """Busy milliseconds per answered call under the profiler."""
+    if not profile:
+        return None
+    calls = (profile.get("load") or {}).get("calls")
+    busy = profile.get("busy_s")
+    return 1000 * busy / calls if calls and busy else None
+
+
+def _costs(profile: dict[str, Any] | None) -> dict[str, tuple[str, str, float]]:
+    """Each rule's (what, suggestion, share of busy CPU) in this profile."""
+    costs: dict[str, tuple[str, str, float]] = {}
+    if not profile:
+        return costs
+    inclusive = profile.get("inclusive_ours", [])
+    for name, what, change in FUNCTION_RULES:
+        costs[name] = (f"{what} (`{name}`)", change, _share(inclusive, name))
+    by_package = profile.get("self_by_component", [])
+    for packages, what, change in PACKAGE_RULES:
+        share = sum(r["share"] for r in by_package if r["name"] in packages)
+        costs[packages[0]] = (f"{what} ({', '.join(packages[:3])})", change, share)
+    return costs
+
+
+def profile_section(profile: dict[str, Any] | None, before: dict[str, Any] | None = None) -> list[str]:
     out = ["## 5. Profile", ""]
     if not profile:
         return [*out, "Not run.", ""]
@@ -131,7 +178,7 @@ def profile_section(profile: dict[str, Any] | None) -> list[str]:
         f"the shares below are of the {profile.get('busy_s')} s busy. `python -m bench profile` reproduces it and",
         "writes pyinstrument's interactive HTML next to the run's logs. trio's own share is the scheduler's",
         "work (task switches, cancel scopes, socket calls) done on behalf of every await; it shrinks when the",
-        "layers above make fewer awaits per call (the SDK's httpx2/anyio stack makes many).",
+        "layers above make fewer awaits per call.",
         "",
         "![profile](benchmarks/profile.png)",
         "",
@@ -149,29 +196,59 @@ def profile_section(profile: dict[str, Any] | None) -> list[str]:
     out += [
         f"| `{r['name']}` | {r['component']} | {_pct(r['share'])} |" for r in profile.get("top_self", [])[:12]
     ]
-    out += [
+    out.append("")
+    now = _costs(profile)
+    if before:
+        out += _changes(now, _ms_per_call(profile), _costs(before), _ms_per_call(before), before, profile)
+    else:
+        out += _suggestions(now)
+    return [*out, *POOL_HAZARD, ""]
+
+
+def _changes(
+    now: dict[str, tuple[str, str, float]],
+    now_ms: float | None,
+    then: dict[str, tuple[str, str, float]],
+    then_ms: float | None,
+    before: dict[str, Any],
+    profile: dict[str, Any],
+) -> list[str]:
+    def ms(share: float, per_call: float | None) -> str:
+        return f"{share * per_call:.2f}" if per_call else f"{_pct(share)}"
+
+    b_load, a_load = before.get("load", {}), profile.get("load", {})
+    out = [
+        "### What was changed, and what it was worth",
         "",
+        "The earlier run's profile (kept in [before.json](benchmarks/before.json)) chose these changes.",
+        "Costs are milliseconds of busy CPU per answered call under the profiler (the profiler itself",
+        "roughly doubles them: compare section 1's CPU per call, measured without it): before,",
+        f"{b_load.get('rate_per_s')}/s for {b_load.get('seconds')} s, "
+        f"{then_ms or 0:.1f} ms per call in all; after, {a_load.get('rate_per_s')}/s for "
+        f"{a_load.get('seconds')} s, {now_ms or 0:.1f} ms per call in all.",
+        "",
+        "| cost | before, ms/call | after, ms/call | what was done |",
+        "|---|---:|---:|---|",
+    ]
+    rows = sorted(then.items(), key=lambda item: item[1][2], reverse=True)
+    for key, (what, change, share) in rows:
+        after = now.get(key, (what, change, 0.0))[2]
+        done = DONE.get(key) or f"Not changed. {change}"
+        out.append(f"| {what} | {ms(share, then_ms)} | {ms(after, now_ms)} | {done} |")
+    return [*out, ""]
+
+
+def _suggestions(now: dict[str, tuple[str, str, float]]) -> list[str]:
+    out = [
         "### Suggested changes, by measured cost",
         "",
-        "Not applied here (the benchmarks change no production code). *Share* is what the change",
-        "can remove at most, from this profile; *ceiling gain* is what removing all of it would do to a",
-        "CPU-bound intake rate (1 / (1 - share)).",
+        "*Share* is what the change can remove at most, from this profile; *ceiling gain* is what",
+        "removing all of it would do to a CPU-bound intake rate (1 / (1 - share)).",
         "",
         "| cost | share | ceiling gain | change |",
         "|---|---:|---:|---|",
     ]
-    suggestions = []
-    inclusive = profile.get("inclusive_ours", [])
-    for name, what, change in FUNCTION_RULES:
-        share = _share(inclusive, name)
+    for what, change, share in sorted(now.values(), key=lambda row: row[2], reverse=True):
         if share > 0:
-            suggestions.append((share, f"{what} (`{name}`)", change))
-    by_package = profile.get("self_by_component", [])
-    for packages, what, change in PACKAGE_RULES:
-        share = sum(r["share"] for r in by_package if r["name"] in packages)
-        if share > 0:
-            suggestions.append((share, f"{what} ({', '.join(p for p in packages if _share(by_package, p))})", change))
-    for share, what, change in sorted(suggestions, key=lambda s: s[0], reverse=True):
-        out.append(f"| {what} | {_pct(share)} | {_gain(share)} | {change} |")
-    out += ["", *POOL_HAZARD, ""]
-    return out
+            out.append(f"| {what} | {_pct(share)} | {_gain(share)} | {change} |")
+    return [*out, ""]
