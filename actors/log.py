@@ -10,6 +10,7 @@ sibling calls).
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -27,6 +28,21 @@ call_id_var: ContextVar[str | None] = ContextVar("call_id", default=None)
 
 _logger = logging.getLogger(LOGGER_NAME)
 
+#: Keys the formatter writes before ``event``; an extra with one of these names is renamed there.
+_LEADING_KEYS = frozenset(("ts", "level", "logger", "msg"))
+
+
+class EventFields(dict[str, Any]):
+    """The :data:`RECORD_ATTR` of a :func:`log_event` record, already in line order.
+
+    ``event``, ``tenant_id``, ``call_id``, the extras in call order, then ``error`` (when there
+    is one), and no extra named like a key written before them: the formatter appends it to
+    ``ts``/``level``/``logger``/``msg`` as it is.  Any other dict under :data:`RECORD_ATTR` is
+    still accepted, and put in order by the formatter.
+    """
+
+    __slots__ = ()
+
 
 def log_event(level: int, event: str, msg: str = "", /, **fields: Any) -> None:
     """Log one structured event.
@@ -35,21 +51,36 @@ def log_event(level: int, event: str, msg: str = "", /, **fields: Any) -> None:
     override.  ``error=`` accepts an :class:`ApplicationError` (rendered with ``to_log_dict()``)
     or any other exception (rendered as its type and message).  Never pass secrets or raw
     webhook bodies.
+
+    The record goes straight to the logger's handlers (``Logger.handle``): its source location
+    is the caller's frame, read without walking the stack, and a disabled level costs one
+    check.
     """
-    if not _logger.isEnabledFor(level):
+    logger = _logger
+    if not logger.isEnabledFor(level):
         return
-    record: dict[str, Any] = {
-        "event": event,
-        "tenant_id": fields.pop("tenant_id", None) or tenant_id_var.get(),
-        "call_id": fields.pop("call_id", None) or call_id_var.get(),
-    }
+    record = EventFields(
+        event=event,
+        tenant_id=fields.pop("tenant_id", None) or tenant_id_var.get(),
+        call_id=fields.pop("call_id", None) or call_id_var.get(),
+    )
     error = fields.pop("error", None)
-    record.update(fields)
-    if error is not None:
-        record["error"] = render_error(error)
+    if fields:
+        record.update(fields)
     if event not in EVENTS:
         record["unregistered_event"] = True
-    _logger.log(level, msg or event, extra={RECORD_ATTR: record})
+    if error is not None:
+        record["error"] = render_error(error)
+    caller = sys._getframe(1)
+    code = caller.f_code
+    entry = logging.getLogRecordFactory()(
+        logger.name, level, code.co_filename, caller.f_lineno, msg or event, None, None,
+        code.co_name,
+    )
+    entry.__dict__[RECORD_ATTR] = (
+        record if _LEADING_KEYS.isdisjoint(fields) else dict(record)
+    )
+    logger.handle(entry)
 
 
 def render_error(error: BaseException | dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from actors.log import LOGGER_NAME, RECORD_ATTR, call_id_var, tenant_id_var
+from actors.log import LOGGER_NAME, RECORD_ATTR, EventFields, call_id_var, tenant_id_var
 
 REDACTED = "[redacted]"
 
@@ -77,28 +77,28 @@ class JsonFormatter(logging.Formatter):
 
     def to_dict(self, record: logging.LogRecord) -> dict[str, Any]:
         """The line as a dict, in output order, before it is serialised and scrubbed."""
-        fields = getattr(record, RECORD_ATTR, None)
-        if isinstance(fields, dict):
-            extras = dict(fields)
-            event = extras.pop("event", None)
-            tenant_id = extras.pop("tenant_id", None)
-            call_id = extras.pop("call_id", None)
-        else:
-            extras = {}
-            event = None
-            tenant_id = tenant_id_var.get()
-            call_id = call_id_var.get()
-        error = extras.pop("error", None)
-
         line: dict[str, Any] = {
             "ts": format_ts(record.created),
             "level": record.levelname,
             "logger": record.name,
             "msg": _message(record),
-            "event": event,
-            "tenant_id": tenant_id,
-            "call_id": call_id,
         }
+        fields = record.__dict__.get(RECORD_ATTR)
+        if type(fields) is EventFields and not record.exc_info and not record.stack_info:
+            # log_event put them in line order already, nothing to rename.
+            line.update(fields)
+            return line
+        if isinstance(fields, dict):
+            extras = dict(fields)
+            line["event"] = extras.pop("event", None)
+            line["tenant_id"] = extras.pop("tenant_id", None)
+            line["call_id"] = extras.pop("call_id", None)
+        else:
+            extras = {}
+            line["event"] = None
+            line["tenant_id"] = tenant_id_var.get()
+            line["call_id"] = call_id_var.get()
+        error = extras.pop("error", None)
         for key, value in extras.items():
             # A field named like a base key must not overwrite it.
             line[f"{key}_" if key in _RESERVED else str(key)] = value
@@ -114,8 +114,21 @@ class JsonFormatter(logging.Formatter):
 
 def format_ts(created: float) -> str:
     """UTC ISO-8601 with milliseconds and ``Z``: ``2026-03-02T14:30:45.123Z``."""
-    millis = int((created - int(created)) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{millis:03d}Z"
+    global _last_second
+    whole = int(created)
+    millis = int((created - whole) * 1000)
+    second, text = _last_second
+    if whole != second:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+        # Lines come many to a second: the date and time are formatted once per second.
+        # (Before 1970 int() and gmtime() round apart, so those are never kept.)
+        if created >= 0:
+            _last_second = (whole, text)
+    return f"{text}.{millis:03d}Z"
+
+
+#: The second :func:`format_ts` formatted last, and its text.
+_last_second: tuple[int, str] = (-1, "")
 
 
 def configure_logging(
@@ -147,7 +160,23 @@ def configure_logging(
 
 
 class _CallvisorHandler(logging.StreamHandler[TextIO]):
-    """Marks the handler :func:`configure_logging` owns, so that a second call can replace it."""
+    """Marks the handler :func:`configure_logging` owns, so that a second call can replace it.
+
+    Each line is written and flushed before ``emit`` returns (nothing is held back that a crash
+    could lose), as ``StreamHandler`` does, without taking the handler's lock a second time
+    for the flush.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+            stream = self.stream
+            stream.write(line + self.terminator)
+            stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
 
 
 def _level_number(level: str) -> int:
@@ -166,9 +195,7 @@ def _message(record: logging.LogRecord) -> str:
 
 def _dumps(line: dict[str, Any]) -> str:
     try:
-        return json.dumps(
-            line, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_to_str
-        )
+        return _ENCODER.encode(line)
     except (TypeError, ValueError, RecursionError):
         # Keys that are not strings, NaN, cycles: rebuild with plain types and try again.
         return json.dumps(_plain(line, 0), ensure_ascii=False, separators=(",", ":"))
@@ -179,6 +206,12 @@ def _to_str(value: object) -> str:
         return str(value)
     except Exception:
         return f"<unprintable {type(value).__name__}>"
+
+
+#: What ``json.dumps(line, ...)`` would build for every line, built once.
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_to_str
+)
 
 
 def _plain(value: object, depth: int) -> object:

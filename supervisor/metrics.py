@@ -7,6 +7,12 @@ serves :meth:`Metrics.render` at ``GET /metrics``.
 
 from __future__ import annotations
 
+import gc
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -47,6 +53,13 @@ INTAKE_BUCKETS_S = (
     2.5,
     5.0,
 )
+
+#: Buckets of ``callvisor_gc_pause_seconds``: a young collection takes milliseconds, a full one
+#: over the heap of thousands of calls seconds.
+GC_PAUSE_BUCKETS_S = (*INTAKE_BUCKETS_S, 10.0)
+
+#: ``generation`` label values of ``callvisor_gc_pause_seconds`` (2 is a full collection).
+GC_GENERATIONS = ("0", "1", "2")
 
 
 class Metrics:
@@ -97,6 +110,14 @@ class Metrics:
             buckets=INTAKE_BUCKETS_S,
             registry=registry,
         )
+        self.gc_pause_seconds = Histogram(
+            "callvisor_gc_pause_seconds",
+            "How long each run of Python's cyclic garbage collector stopped the process "
+            "(event loop included), by the oldest generation it collected (2: a full collection).",
+            ["generation"],
+            buckets=GC_PAUSE_BUCKETS_S,
+            registry=registry,
+        )
         self.tool_runs_total = Counter(
             "callvisor_tool_runs_total",
             "Tool calls from the model by tool name and outcome.",
@@ -120,6 +141,32 @@ class Metrics:
             self.webhooks_total.labels(result=result)
         self.capacity_in_use.labels(scope="global")
         self.capacity_limit.labels(scope="global")
+        for generation in GC_GENERATIONS:
+            self.gc_pause_seconds.labels(generation=generation)
+
+    @contextmanager
+    def timing_gc_pauses(self) -> Iterator[None]:
+        """Observe every garbage collector run in ``callvisor_gc_pause_seconds`` until the block
+        exits.
+
+        The collector runs in whichever thread crosses its allocation thresholds and holds the
+        GIL for the whole run, so a pause stops the event loop; ``gc.callbacks`` bracket each run.
+        """
+        by_generation = [self.gc_pause_seconds.labels(generation=g) for g in GC_GENERATIONS]
+        started = time.perf_counter()
+
+        def on_collection(phase: str, info: dict[str, Any]) -> None:
+            nonlocal started
+            if phase == "start":
+                started = time.perf_counter()
+            else:
+                by_generation[info["generation"]].observe(time.perf_counter() - started)
+
+        gc.callbacks.append(on_collection)
+        try:
+            yield
+        finally:
+            gc.callbacks.remove(on_collection)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its content type."""

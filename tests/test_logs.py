@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import calendar
+import inspect
 import io
 import json
 import logging
@@ -271,3 +272,42 @@ def test_secrets_that_json_escapes_are_scrubbed_too() -> None:
     )
     line = JsonFormatter(secrets=[secret]).format(record)
     assert json.loads(line)["msg"] == "uri mongodb://u:[redacted]@h"
+
+
+def test_each_line_is_in_the_file_when_log_event_returns(configured: io.StringIO, tmp_path: Any) -> None:
+    """Nothing is held back in a buffer: the file has the whole line as soon as the call returns."""
+    path = tmp_path / "callvisor.log"
+    with open(path, "w") as stream:
+        configure_logging("INFO", stream=stream)
+        log_event(logging.INFO, "call_ended", "call ended", reason="caller_hangup")
+        assert json.loads(path.read_text())["reason"] == "caller_hangup"
+        log_event(logging.INFO, "call_ended", "call ended", reason="end_call")
+        assert len(path.read_text().splitlines()) == 2
+
+
+def test_records_carry_the_location_of_the_log_event_call() -> None:
+    """Another handler on the logger sees the function and line that called log_event."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger(LOGGER_NAME)
+    handler, level = Keep(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    here = inspect.currentframe()
+    assert here is not None
+    try:
+        line = here.f_lineno + 1
+        log_event(logging.INFO, "call_ended", "call ended", reason="caller_hangup")
+        log_event(logging.DEBUG, "call_ended", "below the level")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    [record] = records
+    assert (record.pathname, record.lineno) == (__file__, line)
+    assert record.funcName == "test_records_carry_the_location_of_the_log_event_call"
+    assert record.getMessage() == "call ended"
+    assert record.levelname == "INFO"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import gc
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from supervisor.metrics import Metrics
@@ -28,11 +30,14 @@ def test_render_exposes_every_metric() -> None:
         "callvisor_tool_runs_total",
         "callvisor_capacity_in_use",
         "callvisor_capacity_limit",
+        "callvisor_gc_pause_seconds",
     ):
         assert f"\n# TYPE {name} " in text
     assert "# HELP fallback_instructions_used_total " in text
     assert 'callvisor_webhooks_total{result="duplicate"} 0.0' in text
     assert 'callvisor_capacity_in_use{scope="global"} 0.0' in text
+    for generation in ("0", "1", "2"):
+        assert f'callvisor_gc_pause_seconds_count{{generation="{generation}"}} 0.0' in text
 
 
 def test_counters_gauges_and_histogram_record() -> None:
@@ -66,3 +71,19 @@ def test_instances_do_not_share_counts() -> None:
     first.fallback_instructions_used.inc(5)
     assert sample(first, "fallback_instructions_used_total") == 5
     assert sample(second, "fallback_instructions_used_total") == 0
+
+
+def test_gc_pauses_are_counted_by_generation_while_timed() -> None:
+    """Each collector run inside timing_gc_pauses() lands under its generation; none after."""
+    metrics = Metrics()
+    with metrics.timing_gc_pauses():
+        before = {g: sample(metrics, "callvisor_gc_pause_seconds_count", generation=g) for g in "012"}
+        gc.collect()
+        gc.collect(0)
+        during = {g: sample(metrics, "callvisor_gc_pause_seconds_count", generation=g) for g in "012"}
+    assert during["2"] == (before["2"] or 0) + 1
+    assert during["0"] is not None
+    assert during["0"] >= (before["0"] or 0) + 1
+    assert sample(metrics, "callvisor_gc_pause_seconds_sum", generation="2") > 0
+    gc.collect()
+    assert sample(metrics, "callvisor_gc_pause_seconds_count", generation="2") == during["2"]
