@@ -27,6 +27,7 @@ from bench.stats import bucket_bounds, histogram_delta, histogram_quantile, pars
 from supervisor.testing import new_secret
 
 LAG = "callvisor_event_loop_lag_seconds"
+GC = "callvisor_gc_pause_seconds"
 
 
 def _capacity_in_use(admin: str) -> float:
@@ -52,6 +53,33 @@ def _lag(admin: str) -> dict[float, float]:
         return parse_histogram(procs.get_text(f"{admin}/metrics", timeout_s=15), LAG)
     except Exception:
         return {}
+
+
+def _gc(admin: str) -> dict[str, dict[str, float]]:
+    """``{generation: {"count", "seconds", "max_bucket_s"}}`` of the collector's pauses so far."""
+    if not admin:
+        return {}
+    try:
+        text = procs.get_text(f"{admin}/metrics", timeout_s=15)
+    except Exception:
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for line in text.splitlines():
+        for suffix, key in (("_count", "count"), ("_sum", "seconds")):
+            prefix = f'{GC}{suffix}{{generation="'
+            if line.startswith(prefix):
+                generation = line[len(prefix):].split('"', 1)[0]
+                out.setdefault(generation, {})[key] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def _gc_delta(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    return {
+        generation: {
+            key: round(value - before.get(generation, {}).get(key, 0.0), 4) for key, value in now.items()
+        }
+        for generation, now in sorted(after.items())
+    }
 
 
 def _responsive(admin: str) -> bool:
@@ -144,6 +172,7 @@ def run(run_dir: Path, plan: Plan, *, peer: bool, place_rate: float, tool: str =
                 time.sleep(3.0)
                 procs.post_json(f"{control}/window")
                 lag_before = _lag(admin)
+                gc_before = _gc(admin)
                 cpu0, t0 = proc.cpu_s(), time.monotonic()
                 rss_samples = []
                 while time.monotonic() - t0 < plan.measure_s:
@@ -176,6 +205,7 @@ def run(run_dir: Path, plan: Plan, *, peer: bool, place_rate: float, tool: str =
                         "p99_bucket_ms": [round(b * 1000, 3) for b in bucket_bounds(delta, 0.99)],
                         "buckets": {str(k): v for k, v in delta.items()},
                     }
+                    entry["gc_pauses"] = _gc_delta(gc_before, _gc(admin))
                     entry["capacity_in_use"] = _capacity_in_use(admin)
                 results.append(entry)
                 print(

@@ -301,10 +301,12 @@ def concurrency_section(r: dict[str, Any]) -> list[str]:
         "RSS is the process's resident memory above its own baseline (after a warm-up, before any call),",
         "divided by live calls; CPU is the process's CPU time over the measuring window per call-minute.",
         "Event-loop lag is callvisor's `callvisor_event_loop_lag_seconds` histogram over the window: a",
-        "bucketed estimate, interpolated inside the bucket whose bounds are shown. The peer has no such metric.",
+        "bucketed estimate, interpolated inside the bucket whose bounds are shown. *GC pauses* are the",
+        "collector's runs in the window from `callvisor_gc_pause_seconds`: young (generations 0-1) and",
+        "full (generation 2) collections, count and total time. The peer has neither metric.",
         "",
-        "| server | live calls | RSS MiB | RSS per call KiB | CPU (cores) | CPU ms per call-minute | tool round trip p50 / p99 ms (n) | loop lag p99 ms [bucket] | open fds | placing took s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| server | live calls | RSS MiB | RSS per call KiB | CPU (cores) | CPU ms per call-minute | tool round trip p50 / p99 ms (n) | loop lag p99 ms [bucket] | GC pauses: young n / s; full n / s | open fds | placing took s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, data in present:
         for lv in data["levels"]:
@@ -314,7 +316,8 @@ def concurrency_section(r: dict[str, Any]) -> list[str]:
                 f"| {label} | {lv['live_sidebands']:,} | {num(lv['rss_bytes'] / 2**20, 0)} | {num(lv['rss_per_call_kib'], 1)} | "
                 f"{num(lv['cpu_cores'], 3)} | {num(lv['cpu_ms_per_call_minute'], 3)} | "
                 f"{num(tool['round_trip']['p50_ms'], 1)} / {num(tool['round_trip']['p99_ms'], 1)} ({tool['round_trip']['n']}) | "
-                f"{num(lag.get('p99_ms'), 2)} {lag.get('p99_bucket_ms', '')} | {lv['fds']:,} | {num(lv['placement']['seconds'], 0)} |"
+                f"{num(lag.get('p99_ms'), 2)} {lag.get('p99_bucket_ms', '')} | {_gc_cell(lv.get('gc_pauses'))} | "
+                f"{lv['fds']:,} | {num(lv['placement']['seconds'], 0)} |"
             )
     for label, data in present:
         if data.get("stopped"):
@@ -360,6 +363,17 @@ def concurrency_section(r: dict[str, Any]) -> list[str]:
             "",
         ]
     return out
+
+
+def _gc_cell(pauses: dict[str, dict[str, float]] | None) -> str:
+    """Young and full collections in the window, from the ``callvisor_gc_pause_seconds`` deltas."""
+    if not pauses:
+        return "n/a"
+    young = [pauses.get(g, {}) for g in ("0", "1")]
+    full = pauses.get("2", {})
+    young_n = sum(p.get("count", 0) for p in young)
+    young_s = sum(p.get("seconds", 0) for p in young)
+    return f"{young_n:.0f} / {young_s:.2f}; {full.get('count', 0):.0f} / {full.get('seconds', 0):.2f}"
 
 
 def _shared_note(r: dict[str, Any], phase: str) -> str:
