@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-import httpx
+import httpx2
 import trio
 from attrs import field, frozen
 
@@ -140,7 +140,7 @@ class CallEnv:
     admission: Admission
     hooks: CallHooks
     run_session: SessionRunner
-    tool_http: httpx.AsyncClient
+    tool_http: httpx2.AsyncClient
     #: Bounds the http tool requests in flight (see actors.tools.HTTP_TOOLS_IN_FLIGHT).
     tool_limiter: trio.CapacityLimiter = field(factory=lambda: trio.CapacityLimiter(HTTP_TOOLS_IN_FLIGHT))
 
@@ -148,10 +148,12 @@ class CallEnv:
 class _Reporter:
     """Reports the decision exactly once."""
 
+    __slots__ = ("_call", "_hooks", "_task_status", "decision")
+
     def __init__(
         self, task_status: trio.TaskStatus[Decision], hooks: CallHooks, call: CallHandle
     ) -> None:
-        self._task_status = task_status
+        self._task_status: trio.TaskStatus[Decision] | None = task_status
         self._hooks = hooks
         self._call = call
         self.decision: Decision | None = None
@@ -160,7 +162,8 @@ class _Reporter:
         self, outcome: Outcome, *, reason: str | None = None, sip_status: int | None = None
     ) -> None:
         """Report the call's decision (its call_id and tenant_id come from the handle)."""
-        if self.decision is not None:
+        task_status = self._task_status
+        if task_status is None:
             raise RuntimeError(f"decision already reported: {self.decision}")
         decision = Decision(
             outcome=outcome,
@@ -170,8 +173,9 @@ class _Reporter:
             sip_status=sip_status,
         )
         self.decision = decision
+        self._task_status = None
         self._hooks.decided(decision, intake_s=trio.current_time() - self._call.received_at)
-        self._task_status.started(decision)
+        task_status.started(decision)
 
 
 async def run_call(
@@ -184,9 +188,16 @@ async def run_call(
     call = CallHandle(call_id=incoming.call_id, received_at=incoming.received_at)
     call.task = trio.lowlevel.current_task()
     reporter = _Reporter(task_status, env.hooks, call)
-    with call_context(call_id=incoming.call_id):
+    # A call outlives its webhook by minutes or hours, so its frames keep nothing of it.  The
+    # task status holds the nursery of the task that started us (the webhook request's, and
+    # with it the whole request): only the reporter keeps it, until the decision is reported.
+    del task_status
+    with call_context(call_id=call.call_id):
         try:
-            await _run(call, incoming, env, reporter)
+            route = await _route(call, incoming.sip_headers, env, reporter)
+            del incoming  # its last use: routing the dialed number
+            if route is not None:
+                await _run(call, route, env, reporter)
         except* Exception as group:
             errors = group.exceptions
             log_event(
@@ -202,19 +213,28 @@ async def run_call(
                 reporter.report(Outcome.FAILED, reason="internal_error")
 
 
-async def _run(
-    call: CallHandle, incoming: IncomingCall, env: CallEnv, reporter: _Reporter
-) -> None:
-    settings = env.settings
+@frozen
+class _Route:
+    """Where a routed call goes: its tenant, the tenant's raw config or the store's failure."""
+
+    tenant_id: str
+    raw_config: Mapping[str, Any] | None
+    outage: InstructionsDBError | None
+
+
+async def _route(
+    call: CallHandle, sip_headers: Sequence[Mapping[str, Any]], env: CallEnv, reporter: _Reporter
+) -> _Route | None:
+    """The dialed number's tenant (set on ``call``) and its raw config; None when rejected."""
     outage: InstructionsDBError | None = None
     try:
         _number, tenant_id = await resolve_tenant(
-            env.source, incoming.sip_headers, default_region=settings.default_region
+            env.source, sip_headers, default_region=env.settings.default_region
         )
     except TenantResolutionError as err:
         log_event(logging.ERROR, err.event, "no tenant for the dialed number", error=err)
         await _reject(call, env, reporter, rejected=err.event, reason=err.reason)
-        return
+        return None
     except InstructionsDBError as err:
         # The store is down and this replica never routed the number.  It reached our SIP
         # trunk, so it is one of our tenants': the caller hears the downtime greeting (under
@@ -228,11 +248,15 @@ async def _run(
             raw_config = await env.source.fetch_config(tenant_id)
         except InstructionsDBError as err:
             outage = err
+    return _Route(tenant_id, raw_config, outage)
+
+
+async def _run(call: CallHandle, route: _Route, env: CallEnv, reporter: _Reporter) -> None:
     try:
-        async with env.admission.slot(call, tenant_limit=peek_tenant_limit(raw_config)):
-            plan = await _plan(call, tenant_id, raw_config, outage, env, reporter)
-            if plan is not None:
-                await _accept_and_run(call, plan, env, reporter)
+        async with env.admission.slot(call, tenant_limit=peek_tenant_limit(route.raw_config)):
+            plan = await _plan(call, route.tenant_id, route.raw_config, route.outage, env, reporter)
+            if plan is not None and await _accept(call, plan, env, reporter):
+                await env.run_session(call, plan, env)
     except CallRefused as refused:
         await _reject(call, env, reporter, rejected=refused.rejected, reason=refused.reason)
 
@@ -300,9 +324,8 @@ def _config_or_default(tenant_id: str, raw_config: Mapping[str, Any] | None) -> 
         return TenantConfig(schema_version=CURRENT_SCHEMA_VERSION)
 
 
-async def _accept_and_run(
-    call: CallHandle, plan: CallPlan, env: CallEnv, reporter: _Reporter
-) -> None:
+async def _accept(call: CallHandle, plan: CallPlan, env: CallEnv, reporter: _Reporter) -> bool:
+    """Accept through OpenAI and report the decision; False when the call was not accepted."""
     call.state = "accepting"
     sent_at = trio.current_time()
     decision_ms = round((sent_at - call.received_at) * 1000, 3)
@@ -312,11 +335,11 @@ async def _accept_and_run(
     except CallGoneError as err:
         log_event(logging.WARNING, err.event, "accept: the caller is gone", error=err)
         reporter.report(Outcome.GONE)
-        return
+        return False
     except CallControlError as err:
         log_event(logging.ERROR, err.event, "accept failed; OpenAI will redeliver", error=err)
         reporter.report(Outcome.FAILED, reason="call_accept_failed")
-        return
+        return False
     now = trio.current_time()
     call.state = "accepted"
     call.accepted_at = now
@@ -333,7 +356,7 @@ async def _accept_and_run(
         accept_ms=round((now - sent_at) * 1000, 3),
     )
     reporter.report(Outcome.ACCEPTED)
-    await env.run_session(call, plan, env)
+    return True
 
 
 async def _reject(

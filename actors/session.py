@@ -28,8 +28,9 @@ import json
 import logging
 import math
 import ssl
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 import trio
 from trio_websocket import (
@@ -79,66 +80,183 @@ class SessionStartFailed(Exception):
         self.reason = reason
 
 
-async def run_session(call: CallHandle, plan: CallPlan, env: CallEnv) -> None:
-    """Run ``call``'s sideband session until the call ends, then tear it down."""
-    await _Session(call, plan, env).run()
+_Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
+
+
+async def _open_stream(target: SplitResult) -> _Stream:
+    host = target.hostname or ""
+    if target.scheme == "wss":
+        return await trio.open_ssl_over_tcp_stream(
+            host, target.port or 443, ssl_context=ssl.create_default_context(), https_compatible=True
+        )
+    return await trio.open_tcp_stream(host, target.port or 80)
+
+
+def run_session(call: CallHandle, plan: CallPlan, env: CallEnv) -> Coroutine[Any, Any, None]:
+    """Run ``call``'s sideband session until the call ends, then tear it down.
+
+    Not ``async`` itself: it hands over the session's coroutine, one frame less per live call.
+    """
+    return _Session(call, plan, env).run()
 
 
 class _Session:
+    __slots__ = (
+        "_audio",
+        "_changed",
+        "_responses",
+        "_seen_tool_calls",
+        "call",
+        "close_code",
+        "closed",
+        "env",
+        "plan",
+        "transferring",
+        "ws",
+    )
+
     def __init__(self, call: CallHandle, plan: CallPlan, env: CallEnv) -> None:
         self.call = call
         self.plan = plan
         self.env = env
         self.ws: WebSocketConnection | None = None
-        self.closed = trio.Event()
-        self.released = trio.Event()
+        #: The sideband closed (its reader saw the close); ``close_code`` is the remote's code.
+        self.closed = False
         self.close_code: int | None = None
         #: From sending the refer until it failed: a session closing meanwhile was transferred.
         self.transferring = False
-        # Responses in the order the server created them, and what their audio did: a
-        # goodbye has played when *its* response's audio stopped (or it had none).
+        # Responses in the order the server created them, and what their audio did (response
+        # id -> finished): a goodbye has played when *its* response's audio stopped (or it had
+        # none).  ``_changed``, made when someone waits, is set when any of this or ``closed``
+        # changes.
         self._responses: list[str] = []
-        self._audio_started: set[str] = set()
-        self._audio_finished: set[str] = set()
-        self._changed = trio.Event()
-        self._seen_tool_calls: set[str] = set()
+        self._audio: dict[str, bool] = {}
+        self._changed: trio.Event | None = None
+        #: Made at the first tool call: most calls have none.
+        self._seen_tool_calls: set[str] | None = None
 
     # -- life -------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        call = self.call
+        """Connect, serve the call on the sideband, and tear down whatever happened.
+
+        A session that connected is torn down inside the sideband's nursery (the websocket's
+        reader must run for the close handshake); one that never connected, here.
+        """
+        call, settings = self.call, self.env.settings
         call.state = "starting_session"
         try:
-            async with trio.open_nursery() as call_nursery:
-                try:
-                    deadline = call.deadline if call.deadline is not None else math.inf
-                    with trio.CancelScope(deadline=deadline) as scope:
-                        call.attach_scope(scope)
-                        await self._serve(call_nursery)
-                    if scope.cancelled_caught and call.end_reason is None:
-                        call.end_reason = "max_duration"
-                finally:
-                    call.state = "ending"
-                    await self._teardown()
-                    call_nursery.cancel_scope.cancel()
-        finally:
-            self._log_end()
-
-    async def _serve(self, nursery: trio.Nursery) -> None:
-        try:
-            with trio.fail_after(self.env.settings.session_start_timeout_s):
-                self.ws = await self._connect(nursery)
-        except (trio.TooSlowError, SessionStartFailed) as exc:
-            reason = exc.reason if isinstance(exc, SessionStartFailed) else "timeout"
+            await self._connect_and_serve(trio.current_time() + settings.session_start_timeout_s)
+        except SessionStartFailed as exc:
             log_event(
                 logging.ERROR,
                 "call_session_start_failed",
                 "sideband session did not start; hanging up",
-                reason=reason,
-                timeout_s=self.env.settings.session_start_timeout_s,
+                reason=exc.reason,
+                timeout_s=settings.session_start_timeout_s,
             )
-            self.call.request_end("session_start_failed")
-            return
+            call.request_end("session_start_failed")
+        finally:
+            try:
+                if self.ws is None:
+                    call.state = "ending"
+                    await self._teardown()
+            finally:
+                self._log_end()
+
+    async def _connect_and_serve(self, start_deadline: float) -> None:
+        """Open the sideband, retrying briefly while OpenAI answers 404 (session not ready)."""
+        url = f"{self.env.settings.openai_realtime_url}?call_id={quote(self.call.call_id, safe='')}"
+        target = urlsplit(url)
+        for delay in (0.0, *CONNECT_RETRY_DELAYS_S):
+            try:
+                await self._attempt(target, delay, start_deadline)
+                return
+            except trio.TooSlowError:
+                raise SessionStartFailed("timeout", "the sideband was not up in time") from None
+            except ConnectionRejected as exc:
+                if exc.status_code != 404:
+                    raise SessionStartFailed("handshake_rejected", f"HTTP {exc.status_code}") from None
+            except (HandshakeError, OSError) as exc:
+                raise SessionStartFailed("handshake_failed", type(exc).__name__) from None
+        raise SessionStartFailed("sideband_404", "no session for this call_id")
+
+    async def _attempt(self, target: SplitResult, delay: float, start_deadline: float) -> None:
+        """After ``delay``, one try at the sideband; once it is up, serve the call on it.
+
+        The nursery is the call's: trio-websocket's reader and every tool run live in it.  Only
+        the actor's own waits are in the call's scope, so that ending the call leaves the reader
+        running until teardown has closed the websocket.  We open and close the TCP stream
+        ourselves: trio-websocket's client leaves it open when the server closes first.
+        """
+        stream: _Stream | None = None
+        try:
+            async with trio.open_nursery() as nursery:
+                try:
+                    with self._call_scope() as scope:
+                        with trio.fail_at(start_deadline):
+                            if delay:
+                                self.call.counters["connect_retries"] += 1
+                                await trio.sleep(delay)
+                            stream = await _open_stream(target)
+                            self.ws = ws = await self._handshake(nursery, stream, target)
+                        await self._live(ws, nursery)
+                    if scope.cancelled_caught and self.call.end_reason is None:
+                        self.call.end_reason = "max_duration"
+                finally:
+                    if self.ws is not None:
+                        self.call.state = "ending"
+                        await self._teardown()
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # A failed handshake surfaces from the reader task, a late one from our deadline:
+            # hand either over unwrapped.
+            failed = group.subgroup((HandshakeError, trio.TooSlowError))
+            if self.ws is None and failed is not None and failed.exceptions == group.exceptions:
+                raise failed.exceptions[0] from None
+            raise
+        finally:
+            if stream is not None:
+                await trio.aclose_forcefully(stream)
+
+    def _call_scope(self) -> trio.CancelScope:
+        """A scope that ``request_end`` cancels, with the call's deadline."""
+        call = self.call
+        scope = trio.CancelScope(deadline=call.deadline if call.deadline is not None else math.inf)
+        call.attach_scope(scope)
+        return scope
+
+    async def _handshake(
+        self, nursery: trio.Nursery, stream: _Stream, target: SplitResult
+    ) -> WebSocketConnection:
+        """The websocket over ``stream``; a rejected handshake is raised by the reader task."""
+        host = target.hostname or ""
+        port = target.port or (443 if target.scheme == "wss" else 80)
+        resource = f"{target.path or '/'}?{target.query}" if target.query else (target.path or "/")
+        return await wrap_client_stream(
+            nursery,
+            stream,
+            host if port in (80, 443) else f"{host}:{port}",
+            resource,
+            extra_headers=[(b"Authorization", f"Bearer {self.env.settings.openai_api_key}".encode())],
+            max_message_size=MAX_MESSAGE_BYTES,
+        )
+
+    async def _live(self, ws: WebSocketConnection, nursery: trio.Nursery) -> None:
+        """Greet the caller, then read the sideband until it closes."""
+        await self._greet()
+        while True:
+            try:
+                message = await ws.get_message()
+            except ConnectionClosed as exc:
+                self.close_code = exc.reason.code if exc.reason is not None else None
+                self.closed = True
+                self._pulse()
+                self.call.request_end("transferred" if self.transferring else "caller_hangup")
+                return
+            self._dispatch(message, nursery)
+
+    async def _greet(self) -> None:
         self.call.state = "live"
         log_event(logging.INFO, "call_session_started", "sideband session is up")
         greeting = self.plan.instructions.greeting
@@ -148,90 +266,6 @@ class _Session:
                 "response": {"instructions": f"Greet the caller by saying exactly: {greeting}"},
             }
         )
-        await self._read(nursery)
-
-    async def _connect(self, nursery: trio.Nursery) -> WebSocketConnection:
-        """Open the sideband, retrying briefly while OpenAI answers 404 (session not ready)."""
-        settings = self.env.settings
-        url = f"{settings.openai_realtime_url}?call_id={quote(self.call.call_id, safe='')}"
-        headers = [(b"Authorization", f"Bearer {settings.openai_api_key}".encode())]
-        for delay in (*CONNECT_RETRY_DELAYS_S, None):
-            try:
-                ws: WebSocketConnection = await nursery.start(
-                    self._hold_sideband, url, headers, name="sideband"
-                )
-                return ws
-            except ConnectionRejected as exc:
-                if exc.status_code != 404:
-                    raise SessionStartFailed("handshake_rejected", f"HTTP {exc.status_code}") from None
-                if delay is None:
-                    raise SessionStartFailed("sideband_404", "no session for this call_id") from None
-                self.call.counters["connect_retries"] += 1
-                await trio.sleep(delay)
-            except (HandshakeError, OSError) as exc:
-                raise SessionStartFailed("handshake_failed", type(exc).__name__) from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _hold_sideband(
-        self,
-        url: str,
-        headers: list[tuple[bytes, bytes]],
-        *,
-        task_status: trio.TaskStatus[WebSocketConnection] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
-        """Own the sideband's TCP stream, websocket and reader task for the call's life.
-
-        A failed handshake raises from ``nursery.start``.  We open and close the stream
-        ourselves: trio-websocket's client leaves it open when the server closes first.
-        """
-        target = urlsplit(url)
-        tls = target.scheme == "wss"
-        host = target.hostname or ""
-        port = target.port or (443 if tls else 80)
-        resource = f"{target.path or '/'}?{target.query}" if target.query else (target.path or "/")
-        if tls:
-            stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] = await trio.open_ssl_over_tcp_stream(
-                host, port, ssl_context=ssl.create_default_context(), https_compatible=True
-            )
-        else:
-            stream = await trio.open_tcp_stream(host, port)
-        try:
-            host_header = host if port in (80, 443) else f"{host}:{port}"
-            try:
-                async with trio.open_nursery() as nursery:
-                    ws = await wrap_client_stream(
-                        nursery,
-                        stream,
-                        host_header,
-                        resource,
-                        extra_headers=headers,
-                        max_message_size=MAX_MESSAGE_BYTES,
-                    )
-                    task_status.started(ws)
-                    await self.released.wait()
-                    with trio.move_on_after(SOCKET_CLOSE_S):
-                        await ws.aclose()
-                    nursery.cancel_scope.cancel()
-            except BaseExceptionGroup as group:
-                # A rejected handshake surfaces from the reader task: hand it over unwrapped.
-                handshake = group.subgroup(HandshakeError)
-                if handshake is not None and handshake.exceptions == group.exceptions:
-                    raise handshake.exceptions[0] from None
-                raise
-        finally:
-            await trio.aclose_forcefully(stream)
-
-    async def _read(self, nursery: trio.Nursery) -> None:
-        assert self.ws is not None
-        while True:
-            try:
-                message = await self.ws.get_message()
-            except ConnectionClosed as exc:
-                self.close_code = exc.reason.code if exc.reason is not None else None
-                self.closed.set()
-                self.call.request_end("transferred" if self.transferring else "caller_hangup")
-                return
-            self._dispatch(message, nursery)
 
     def _dispatch(self, message: str | bytes, nursery: trio.Nursery) -> None:
         counters = self.call.counters
@@ -275,19 +309,29 @@ class _Session:
         if kind == "response.created":
             self._responses.append(response_id)
         elif kind == "output_audio_buffer.started":
-            self._audio_started.add(response_id)
+            self._audio.setdefault(response_id, False)
         elif kind == "response.done":
-            if response_id not in self._audio_started:
-                self._audio_finished.add(response_id)  # a response without audio
+            self._audio.setdefault(response_id, True)  # True: a response without audio
         else:  # output_audio_buffer.stopped / .cleared
-            self._audio_finished.add(response_id)
-        self._changed.set()
-        self._changed = trio.Event()
+            self._audio[response_id] = True
+        self._pulse()
+
+    def _pulse(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    async def _wait_change(self) -> None:
+        if self._changed is None:
+            self._changed = trio.Event()
+        await self._changed.wait()
 
     # -- tools ------------------------------------------------------------------------------
 
     def _start_tool(self, item: dict[str, Any], nursery: trio.Nursery) -> None:
         tool_call_id = item.get("call_id")
+        if self._seen_tool_calls is None:
+            self._seen_tool_calls = set()
         if not isinstance(tool_call_id, str) or tool_call_id in self._seen_tool_calls:
             return
         self._seen_tool_calls.add(tool_call_id)
@@ -377,7 +421,8 @@ class _Session:
             return
         log_event(logging.INFO, "call_transfer_requested", "transfer requested", target_uri=tool.target_uri)
         with trio.move_on_after(tool.close_timeout_s):
-            await self.closed.wait()
+            while not self.closed:
+                await self._wait_change()
         self.call.request_end("transferred")
 
     async def _wait_goodbye(self, mark: int, timeout_s: float) -> None:
@@ -389,10 +434,10 @@ class _Session:
         """
         with trio.move_on_after(timeout_s):
             while len(self._responses) <= mark:
-                await self._changed.wait()
+                await self._wait_change()
             goodbye = self._responses[mark]
-            while goodbye not in self._audio_finished:
-                await self._changed.wait()
+            while not self._audio.get(goodbye, False):
+                await self._wait_change()
 
     # -- io ---------------------------------------------------------------------------------
 
@@ -420,7 +465,6 @@ class _Session:
             if self.ws is not None:
                 with trio.move_on_after(SOCKET_CLOSE_S):
                     await self.ws.aclose()
-            self.released.set()
 
     def _log_end(self) -> None:
         call = self.call

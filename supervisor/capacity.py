@@ -9,8 +9,8 @@ check-and-increment, so a burst of simultaneous calls can never admit more than 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from actors.call import CallRefused
@@ -46,27 +46,44 @@ class LocalCapacity:
         self.in_use = 0
         self.by_tenant: Counter[str] = Counter()
 
-    @asynccontextmanager
-    async def hold(self, call: CallHandle, *, tenant_limit: int | None) -> AsyncIterator[None]:
+    def hold(self, call: CallHandle, *, tenant_limit: int | None) -> AbstractAsyncContextManager[None]:
         """Hold one slot for ``call``'s tenant until the block exits.
 
         Raises :class:`CallRefused` (``tenant_capacity`` or ``global_capacity``) on entry when
         full; the tenant limit is checked first so that a tenant at its own limit is told so.
         """
-        tenant_id = call.tenant_id or "unknown"
-        if tenant_limit is not None and self.by_tenant[tenant_id] >= tenant_limit:
-            raise CallRefused("tenant_capacity")
-        if self.in_use >= self.limit:
-            raise CallRefused("global_capacity")
-        self.in_use += 1
-        self.by_tenant[tenant_id] += 1
-        try:
-            yield
-        finally:
-            self.in_use -= 1
-            self.by_tenant[tenant_id] -= 1
-            if not self.by_tenant[tenant_id]:
-                del self.by_tenant[tenant_id]
+        return _LocalSlot(self, call.tenant_id or "unknown", tenant_limit)
 
     def snapshot(self) -> dict[str, object]:
         return {"used": self.in_use, "limit": self.limit, "by_tenant": dict(self.by_tenant)}
+
+
+class _LocalSlot:
+    """One slot of a :class:`LocalCapacity`, taken on entry and given back on exit.
+
+    A class rather than an ``asynccontextmanager``: every live call holds one, and a generator
+    would keep a suspended frame (and trio's finalizer bookkeeping) per call.
+    """
+
+    __slots__ = ("_capacity", "_tenant_id", "_tenant_limit")
+
+    def __init__(self, capacity: LocalCapacity, tenant_id: str, tenant_limit: int | None) -> None:
+        self._capacity = capacity
+        self._tenant_id = tenant_id
+        self._tenant_limit = tenant_limit
+
+    async def __aenter__(self) -> None:
+        capacity, tenant_id = self._capacity, self._tenant_id
+        if self._tenant_limit is not None and capacity.by_tenant[tenant_id] >= self._tenant_limit:
+            raise CallRefused("tenant_capacity")
+        if capacity.in_use >= capacity.limit:
+            raise CallRefused("global_capacity")
+        capacity.in_use += 1
+        capacity.by_tenant[tenant_id] += 1
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        capacity, tenant_id = self._capacity, self._tenant_id
+        capacity.in_use -= 1
+        capacity.by_tenant[tenant_id] -= 1
+        if not capacity.by_tenant[tenant_id]:
+            del capacity.by_tenant[tenant_id]

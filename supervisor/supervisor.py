@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from functools import partial
+from types import TracebackType
 from typing import Any, Protocol
 
-import httpx
+import httpx2
 import trio
 
 from actors.call import CallEnv, CallRefused, IncomingCall, SessionRunner, run_call
@@ -52,7 +52,7 @@ class Supervisor:
         control: CallControl,
         metrics: Metrics,
         run_session: SessionRunner,
-        tool_http: httpx.AsyncClient,
+        tool_http: httpx2.AsyncClient,
         capacity: Capacity | None = None,
         decisions: DecisionLedger | None = None,
     ) -> None:
@@ -137,20 +137,19 @@ class Supervisor:
 
     # -- Admission ---------------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def slot(self, call: CallHandle, *, tenant_limit: int | None) -> AsyncIterator[None]:
-        if self.draining:
-            raise CallRefused("draining")
-        async with self.capacity.hold(call, tenant_limit=tenant_limit):
-            self.calls[call.call_id] = call
-            if self._idle.is_set():
-                self._idle = trio.Event()
-            try:
-                yield
-            finally:
-                del self.calls[call.call_id]
-                if not self.calls:
-                    self._idle.set()
+    def slot(self, call: CallHandle, *, tenant_limit: int | None) -> AbstractAsyncContextManager[None]:
+        """Hold ``call``'s capacity slot and registry entry until the block exits."""
+        return _Slot(self, call, tenant_limit)
+
+    def _register(self, call: CallHandle) -> None:
+        self.calls[call.call_id] = call
+        if self._idle.is_set():
+            self._idle = trio.Event()
+
+    def _unregister(self, call: CallHandle) -> None:
+        del self.calls[call.call_id]
+        if not self.calls:
+            self._idle.set()
 
     # -- CallHooks ---------------------------------------------------------------------------
 
@@ -194,3 +193,35 @@ class Supervisor:
             "draining": self.draining,
             "capacity": self.capacity.snapshot(),
         }
+
+
+class _Slot:
+    """A call's capacity slot and registry entry (:meth:`Supervisor.slot`).
+
+    A class rather than an ``asynccontextmanager``: every live call holds one, and a generator
+    would keep a suspended frame (and trio's finalizer bookkeeping) per call.
+    """
+
+    __slots__ = ("_call", "_hold", "_supervisor", "_tenant_limit")
+
+    def __init__(self, supervisor: Supervisor, call: CallHandle, tenant_limit: int | None) -> None:
+        self._supervisor = supervisor
+        self._call = call
+        self._tenant_limit = tenant_limit
+        self._hold: AbstractAsyncContextManager[None] | None = None
+
+    async def __aenter__(self) -> None:
+        supervisor = self._supervisor
+        if supervisor.draining:
+            raise CallRefused("draining")
+        hold = supervisor.capacity.hold(self._call, tenant_limit=self._tenant_limit)
+        await hold.__aenter__()
+        self._hold = hold
+        supervisor._register(self._call)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        assert self._hold is not None
+        self._supervisor._unregister(self._call)
+        return await self._hold.__aexit__(exc_type, exc, tb)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -151,4 +153,35 @@ async def test_failed_hangup_is_logged_and_the_slot_is_freed_anyway(
     ended = await driver.ended(call_id)
     assert ended["reason"] == "operator_hangup"
     assert trio.current_time() - asked_at < CONTROL_TIMEOUT_S + 2.0 + 1.0
+    await driver.assert_no_leaks()
+
+
+def _finished_tasks() -> dict[int, str]:
+    """Tasks still reachable in this process that are no longer in trio's task tree, by id."""
+    running: set[int] = set()
+    tasks = [trio.lowlevel.current_root_task()]
+    while tasks:
+        task = tasks.pop()
+        running.add(id(task))
+        for nursery in task.child_nurseries:
+            tasks.extend(nursery.child_tasks)
+    gc.collect()
+    return {
+        id(task): task.name
+        for task in gc.get_objects()
+        if isinstance(task, trio.lowlevel.Task) and id(task) not in running
+    }
+
+
+async def test_live_calls_keep_nothing_of_their_webhook_requests(
+    driver: Driver, mock_clock: trio.testing.MockClock
+) -> None:
+    """Live calls keep no finished task alive: the webhook request that started each goes once answered."""
+    # The first call opens the keep-alive connection (hypercorn keeps its latest request's task).
+    calls = [await driver.start("rtc_keeps_nothing_0")]
+    before = Counter(_finished_tasks().values())
+    calls += [await driver.start(f"rtc_keeps_nothing_{n}") for n in (1, 2, 3)]
+    assert Counter(_finished_tasks().values()) - before == Counter()
+    for call in calls:
+        await driver.caller_hangup(call)
     await driver.assert_no_leaks()
