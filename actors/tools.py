@@ -15,18 +15,18 @@ error output, and the call continues.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import AsyncGenerator, Sequence
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import Any
 
-import httpx
+import httpx2
 import trio
 from attrs import frozen
 
 from config.models import EndCallTool, HttpTool, ToolSpec, TransferCallTool
 
 from .errors import ToolArgsParseError, ToolExecutionError, ToolNotFoundError
+from .transport import MAX_RESPONSE_BYTES_EXTENSION, ResponseTooLarge, TrioTransport
 
 #: A tool whose work the session does after the model has answered: hang up or transfer.
 CallAction = EndCallTool | TransferCallTool
@@ -64,15 +64,28 @@ def parse_arguments(tool: ToolSpec, arguments: object) -> dict[str, Any]:
     return parsed
 
 
-#: http tool requests in flight at once per process, below httpx's connection pool (100):
-#: requests queued in the pool make its bookkeeping, and the event loop, slower (measured).
+#: http tool requests in flight at once per process: each holds a connection, and requests
+#: beyond it wait on a cheap limiter rather than on sockets.
 HTTP_TOOLS_IN_FLIGHT = 64
+
+
+def tool_http_client(transport: httpx2.AsyncBaseTransport | None = None) -> httpx2.AsyncClient:
+    """The http tools' client: our trio transport (as call control's) unless one is given.
+
+    Redirects are never followed (a tool's host was checked against the allowed hosts when it
+    was built; a redirect could lead anywhere).  Tests and the demo pass an
+    ``httpx2.MockTransport`` to answer for tool endpoints in memory.
+    """
+    return httpx2.AsyncClient(
+        transport=transport or TrioTransport(max_idle_per_origin=HTTP_TOOLS_IN_FLIGHT),
+        follow_redirects=False,
+    )
 
 
 async def run_tool(
     tool: ToolSpec,
     arguments: dict[str, Any],
-    http: httpx.AsyncClient,
+    http: httpx2.AsyncClient,
     in_flight: trio.CapacityLimiter,
 ) -> ToolResult:
     """Run one tool; the caller bounds it with a cancel scope."""
@@ -90,36 +103,42 @@ async def run_tool(
 async def _post(
     tool: HttpTool,
     arguments: dict[str, Any],
-    http: httpx.AsyncClient,
+    http: httpx2.AsyncClient,
     in_flight: trio.CapacityLimiter,
 ) -> dict[str, Any]:
     context: dict[str, Any] = {"tool_name": tool.name}
+    too_large = ToolExecutionError(
+        f"{tool.name} answered more than {tool.max_response_bytes} bytes",
+        reason="tool_response_too_large",
+        context=context,
+    )
     try:
         with trio.fail_after(tool.timeout_s):
-            async with in_flight, http.stream(
-                "POST", tool.url, json=arguments, follow_redirects=False, timeout=tool.timeout_s
-            ) as response:
-                body = bytearray()
-                async with contextlib.aclosing(cast(AsyncGenerator[bytes, None], response.aiter_bytes())) as chunks:
-                    async for chunk in chunks:
-                        body += chunk
-                        if len(body) > tool.max_response_bytes:
-                            raise ToolExecutionError(
-                                f"{tool.name} answered more than {tool.max_response_bytes} bytes",
-                                reason="tool_response_too_large",
-                                context=context,
-                            )
+            async with in_flight:
+                response = await http.post(
+                    tool.url,
+                    json=arguments,
+                    follow_redirects=False,
+                    timeout=tool.timeout_s,
+                    # Our transport stops reading (and drops the connection) past the cap.
+                    extensions={MAX_RESPONSE_BYTES_EXTENSION: tool.max_response_bytes},
+                )
     except trio.TooSlowError:
         raise ToolExecutionError(
             f"{tool.name} did not answer within {tool.timeout_s:g} s",
             reason="tool_timeout",
             context=context,
         ) from None
-    except httpx.HTTPError as exc:
+    except ResponseTooLarge as exc:
+        raise too_large from exc
+    except httpx2.HTTPError as exc:
         raise ToolExecutionError(
             f"{tool.name} could not be reached", reason="tool_unreachable",
             context={**context, "cause_type": type(exc).__name__},
         ) from exc
+    body = response.content
+    if len(body) > tool.max_response_bytes:  # another transport (the tests' mock) read it all
+        raise too_large
     if not 200 <= response.status_code < 300:
         raise ToolExecutionError(
             f"{tool.name} answered HTTP {response.status_code}",

@@ -38,6 +38,8 @@ MAX_IDLE_PER_ORIGIN = 64
 MAX_IDLE_S = 30.0
 #: Call-control answers are tiny; a larger body means something is wrong.
 MAX_RESPONSE_BYTES = 1 << 20
+#: A request extension that lowers (or raises) the answer size cap for one request.
+MAX_RESPONSE_BYTES_EXTENSION = "callvisor.max_response_bytes"
 
 _READ_CHUNK = 65536
 _NETWORK_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError, ssl.SSLError, h11.ProtocolError)
@@ -165,6 +167,7 @@ class TrioTransport(httpx2.AsyncBaseTransport):
         head: h11.Response | None = None
         chunks: list[bytes] = []
         size = 0
+        limit = request.extensions.get(MAX_RESPONSE_BYTES_EXTENSION, self._max_response_bytes)
         with _deadline(timeouts.get("read"), httpx2.ReadTimeout, request), _mapped(httpx2.ReadError, request):
             while True:
                 try:
@@ -177,10 +180,8 @@ class TrioTransport(httpx2.AsyncBaseTransport):
                     head = event
                 elif isinstance(event, h11.Data):
                     size += len(event.data)
-                    if size > self._max_response_bytes:
-                        raise httpx2.ReadError(
-                            f"answer larger than {self._max_response_bytes} bytes", request=request
-                        )
+                    if size > limit:
+                        raise ResponseTooLarge(f"answer larger than {limit} bytes", request=request)
                     chunks.append(bytes(event.data))
                 elif isinstance(event, h11.EndOfMessage):
                     break
@@ -195,6 +196,10 @@ class TrioTransport(httpx2.AsyncBaseTransport):
             request=request,
             extensions={"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
         )
+
+
+class ResponseTooLarge(httpx2.ReadError):
+    """The answer's body passed the size cap; its connection is closed."""
 
 
 def _origin(request: httpx2.Request) -> Origin:

@@ -7,7 +7,7 @@ It ends with the live actor tree and the capacity, which must be back at zero.  
 only when every scenario ended as expected.
 
 The example tenant's http tool (``https://tools.acme.example/orders``) is answered by an
-``httpx.MockTransport``: order ``A1`` is found, order ``FAIL`` gets a 503.
+``httpx2.MockTransport``: order ``A1`` is found, order ``FAIL`` gets a 503.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
 import httpx
+import httpx2
 import trio
 from attrs import define, field
 
@@ -363,12 +364,12 @@ SCENARIOS: list[Scenario] = [
 ]
 
 
-def _order_endpoint(request: httpx.Request) -> httpx.Response:
+def _order_endpoint(request: httpx2.Request) -> httpx2.Response:
     """The example tenant's order lookup: A1 is shipped, FAIL is an outage."""
     order = json.loads(request.content or b"{}").get("order_id")
     if order == "FAIL":
-        return httpx.Response(503, json={"error": "unavailable"})
-    return httpx.Response(200, json={"order_id": order, "status": "shipped"})
+        return httpx2.Response(503, json={"error": "unavailable"})
+    return httpx2.Response(200, json={"order_id": order, "status": "shipped"})
 
 
 async def run_demo(out: TextIO = sys.stdout) -> int:
@@ -384,7 +385,7 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
             )
             platform.audio_duration_s = 0.05
             async with (
-                open_callvisor(settings, tool_transport=httpx.MockTransport(_order_endpoint)) as info,
+                open_callvisor(settings, tool_transport=httpx2.MockTransport(_order_endpoint)) as info,
                 httpx.AsyncClient(timeout=10.0) as http,
             ):
                 demo = Demo(platform=platform, signer=signer, info=info, http=http, logs=logs)

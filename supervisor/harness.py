@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import trio
 
 from actors.log import LOGGER_NAME
@@ -60,7 +60,7 @@ async def open_callvisor(
     settings: Settings,
     source: TenantSource | None = None,
     *,
-    tool_transport: httpx.AsyncBaseTransport | None = None,
+    tool_transport: httpx2.AsyncBaseTransport | None = None,
     coordination: Coordination | None = None,
 ) -> AsyncIterator[ServiceInfo]:
     """A serving callvisor; cancelled (without a drain) when the block exits."""

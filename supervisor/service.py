@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from functools import partial
 
-import httpx
+import httpx2
 import trio
 from attrs import frozen
 from hypercorn.config import Config as HypercornConfig
@@ -45,6 +45,7 @@ from hypercorn.trio import serve as hypercorn_serve
 from actors.control import CallControl
 from actors.log import log_event
 from actors.session import run_session
+from actors.tools import tool_http_client
 from config.errors import InstructionsDBError
 from config.mongo_source import MongoTenantSource
 from config.mongo_store import MongoStore, open_mongo_store
@@ -103,7 +104,7 @@ class Service:
         source: TenantSource,
         *,
         control: CallControl,
-        tool_http: httpx.AsyncClient,
+        tool_http: httpx2.AsyncClient,
         coordination: Coordination | None = None,
     ) -> None:
         self.settings = settings
@@ -241,13 +242,13 @@ async def open_service(
     settings: Settings,
     source: TenantSource,
     *,
-    tool_transport: httpx.AsyncBaseTransport | None = None,
+    tool_transport: httpx2.AsyncBaseTransport | None = None,
     coordination: Coordination | None = None,
 ) -> AsyncIterator[Service]:
     """Build a Service with its HTTP clients, closing them on exit.
 
     ``tool_transport`` replaces the network under the http tools' client (the demo answers
-    for the example tenant's tool endpoint with an ``httpx.MockTransport``).
+    for the example tenant's tool endpoint with an ``httpx2.MockTransport``).
     """
     control = CallControl.create(
         api_key=settings.openai_api_key,
@@ -255,7 +256,7 @@ async def open_service(
         timeout_s=settings.call_control_timeout_s,
     )
     try:
-        async with httpx.AsyncClient(follow_redirects=False, transport=tool_transport) as tool_http:
+        async with tool_http_client(tool_transport) as tool_http:
             yield Service(
                 settings, source, control=control, tool_http=tool_http, coordination=coordination
             )

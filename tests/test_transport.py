@@ -22,7 +22,10 @@ import trio
 import trustme
 
 from actors.control import CallAcceptError, CallControl
+from actors.errors import ToolExecutionError
+from actors.tools import run_tool, tool_http_client
 from actors.transport import TrioTransport
+from config.models import HttpTool
 
 SESSION = {"model": "gpt-realtime", "instructions": "Be brief.", "audio": {"output": {"voice": "marin"}}}
 
@@ -144,6 +147,18 @@ async def chunked_ok(exchange: Exchange) -> None:
 
 async def huge_answer(exchange: Exchange) -> None:
     await exchange.answer(200, b"x" * 5000)
+
+
+async def order_found(exchange: Exchange) -> None:
+    await exchange.answer(200, json.dumps({"order": exchange.body.decode(), "status": "shipped"}).encode())
+
+
+async def redirect(exchange: Exchange) -> None:
+    data = exchange.conn.send(
+        h11.Response(status_code=302, headers=[("Location", "http://elsewhere.invalid/"), ("Content-Length", "0")])
+    ) or b""
+    data += exchange.conn.send(h11.EndOfMessage()) or b""
+    await exchange.stream.send_all(data)
 
 
 @asynccontextmanager
@@ -293,3 +308,43 @@ async def test_https_verifies_the_server_certificate() -> None:
             with pytest.raises(httpx2.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
                 await client.post(f"{server.base_url}/x")
         assert len(server.requests) == 2
+
+
+def lookup_tool(server: ScriptedServer, **kwargs: Any) -> HttpTool:
+    return HttpTool(name="lookup_order", description="Look up an order", url=f"{server.base_url}/orders", **kwargs)
+
+
+async def run_lookup(server: ScriptedServer, **kwargs: Any) -> dict[str, Any]:
+    async with tool_http_client() as http:
+        result = await run_tool(lookup_tool(server, **kwargs), {"order": "A1"}, http, trio.CapacityLimiter(4))
+    return result.output
+
+
+async def test_http_tools_post_through_the_trio_transport() -> None:
+    async with scripted_server(order_found) as server:
+        output = await run_lookup(server)
+    assert output == {"ok": True, "result": {"order": '{"order":"A1"}', "status": "shipped"}}
+    assert server.requests[0][1:] == ("/v1/orders", {"order": "A1"})
+
+
+async def test_http_tool_answer_over_its_cap_is_too_large() -> None:
+    async with scripted_server(huge_answer) as server:
+        with pytest.raises(ToolExecutionError) as caught:
+            await run_lookup(server, max_response_bytes=4096)
+        await server.client_closed()  # stopped reading: the connection is dropped
+    assert caught.value.reason == "tool_response_too_large"
+
+
+async def test_http_tools_do_not_follow_redirects() -> None:
+    async with scripted_server(redirect) as server:
+        with pytest.raises(ToolExecutionError) as caught:
+            await run_lookup(server)
+    assert (caught.value.reason, caught.value.context["status"]) == ("tool_http_error", 302)
+    assert len(server.requests) == 1
+
+
+async def test_an_http_tool_that_hangs_up_is_unreachable() -> None:
+    async with scripted_server(hang_up_without_answer) as server:
+        with pytest.raises(ToolExecutionError) as caught:
+            await run_lookup(server)
+    assert (caught.value.reason, caught.value.context["cause_type"]) == ("tool_unreachable", "RemoteProtocolError")

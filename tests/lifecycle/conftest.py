@@ -4,7 +4,7 @@
     A :class:`Driver` over the ``rig`` fixture (example tenants, ``rig_env`` overrides).
 ``tool_driver``
     The same over a rig whose http tools are answered by ``tool_endpoint`` (an
-    ``httpx.MockTransport``): acme-corp's ``lookup_order`` tool
+    ``httpx2.MockTransport``): acme-corp's ``lookup_order`` tool
     (``https://tools.acme.example/orders``, ``timeout_s: 4``) reaches it.
 
 Every test here runs on ``mock_clock`` (real loopback sockets, virtual time): a 30-minute call
@@ -19,6 +19,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
@@ -146,25 +147,25 @@ class Driver:
 
 
 class ToolEndpoint:
-    """The tenant's http tool endpoint, answered in-process through ``httpx.MockTransport``.
+    """The tenant's http tool endpoint, answered in-process through ``httpx2.MockTransport``.
 
     ``reply`` builds each response (default: the order is shipped); ``delay_s`` sleeps first
     (virtual time); ``hold`` (a ``trio.Event``) keeps every request open until it is set.
     """
 
     def __init__(self) -> None:
-        self.requests: list[httpx.Request] = []
-        self.reply: Callable[[httpx.Request], httpx.Response] = self.shipped
+        self.requests: list[httpx2.Request] = []
+        self.reply: Callable[[httpx2.Request], httpx2.Response] = self.shipped
         self.delay_s = 0.0
         self.hold: trio.Event | None = None
         self._arrived: trio.Event | None = None
 
     @staticmethod
-    def shipped(request: httpx.Request) -> httpx.Response:
+    def shipped(request: httpx2.Request) -> httpx2.Response:
         order = json.loads(request.content or b"{}").get("order_number")
-        return httpx.Response(200, json={"order_number": order, "status": "shipped"})
+        return httpx2.Response(200, json={"order_number": order, "status": "shipped"})
 
-    async def handle(self, request: httpx.Request) -> httpx.Response:
+    async def handle(self, request: httpx2.Request) -> httpx2.Response:
         self.requests.append(request)
         if self._arrived is not None:
             self._arrived.set()
@@ -174,7 +175,7 @@ class ToolEndpoint:
             await self.hold.wait()
         return self.reply(request)
 
-    async def wait_request(self) -> httpx.Request:
+    async def wait_request(self) -> httpx2.Request:
         """Until at least one request has arrived; return the first."""
         with trio.fail_after(WAIT_S):
             while not self.requests:
@@ -211,7 +212,7 @@ def tool_endpoint() -> ToolEndpoint:
 @pytest.fixture
 async def tool_rig(rig_env: dict[str, str], tool_endpoint: ToolEndpoint) -> AsyncIterator[Rig]:
     """A rig whose http tools are answered by ``tool_endpoint``."""
-    async with open_rig(rig_env, tool_transport=httpx.MockTransport(tool_endpoint.handle)) as rig:
+    async with open_rig(rig_env, tool_transport=httpx2.MockTransport(tool_endpoint.handle)) as rig:
         yield rig
 
 

@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import httpx
+import httpx2
 import pytest
 import trio
 import trio.testing
@@ -111,16 +111,16 @@ async def test_arguments_that_are_not_a_json_object_are_reported(
 # -- http tools ---------------------------------------------------------------------------
 
 
-def _answer_503(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(503, json={"error": "unavailable"})
+def _answer_503(request: httpx2.Request) -> httpx2.Response:
+    return httpx2.Response(503, json={"error": "unavailable"})
 
 
-def _answer_too_large(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(200, content=b"x" * (MAX_RESPONSE_BYTES + 1))
+def _answer_too_large(request: httpx2.Request) -> httpx2.Response:
+    return httpx2.Response(200, content=b"x" * (MAX_RESPONSE_BYTES + 1))
 
 
-def _refuse_connection(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectError("connection refused", request=request)
+def _refuse_connection(request: httpx2.Request) -> httpx2.Response:
+    raise httpx2.ConnectError("connection refused", request=request)
 
 
 @pytest.mark.parametrize(
@@ -138,7 +138,7 @@ def _refuse_connection(request: httpx.Request) -> httpx.Response:
 async def test_failing_http_tool_is_reported_and_the_call_continues(
     tool_driver: Driver,
     tool_endpoint: ToolEndpoint,
-    reply: Callable[[httpx.Request], httpx.Response] | None,
+    reply: Callable[[httpx2.Request], httpx2.Response] | None,
     delay_s: float,
     error: str,
     mock_clock: trio.testing.MockClock,
@@ -203,7 +203,7 @@ async def test_http_tool_text_answer_is_given_as_text(
     tool_driver: Driver, tool_endpoint: ToolEndpoint, mock_clock: trio.testing.MockClock
 ) -> None:
     """An endpoint answering plain text: the model gets the text as the result."""
-    tool_endpoint.reply = lambda request: httpx.Response(200, text="shipped yesterday")
+    tool_endpoint.reply = lambda request: httpx2.Response(200, text="shipped yesterday")
     call = await tool_driver.start("rtc_http_text")
     tool_call_id = await tool_driver.function_call(call, "lookup_order", '{"order_number": "A1"}')
     assert await tool_driver.tool_output(call, tool_call_id) == {"ok": True, "result": "shipped yesterday"}

@@ -25,6 +25,7 @@ from functools import partial
 from typing import Any
 
 import httpx
+import httpx2
 import trio
 import trio.testing
 from attrs import define, field, frozen
@@ -189,14 +190,14 @@ class Orders:
     def __init__(self) -> None:
         self.slow_entered = trio.Event()
 
-    async def __call__(self, request: httpx.Request) -> httpx.Response:
+    async def __call__(self, request: httpx2.Request) -> httpx2.Response:
         order = json.loads(request.content or b"{}").get("order_number")
         if order == "FAIL":
-            return httpx.Response(503, json={"error": "unavailable"})
+            return httpx2.Response(503, json={"error": "unavailable"})
         if order == "SLOW":
             self.slow_entered.set()
             await trio.sleep_forever()
-        return httpx.Response(200, json={"order_number": order, "status": "shipped"})
+        return httpx2.Response(200, json={"order_number": order, "status": "shipped"})
 
 
 @define
@@ -514,7 +515,7 @@ async def run_program(program: list[Step]) -> None:
         async with open_platform() as platform:
             settings = settings_for(platform, signer, env=env)
             async with (
-                open_callvisor(settings, tool_transport=httpx.MockTransport(orders)) as info,
+                open_callvisor(settings, tool_transport=httpx2.MockTransport(orders)) as info,
                 httpx.AsyncClient(timeout=None) as http,
             ):
                 world = World(platform, signer, info, http, logs, orders)
