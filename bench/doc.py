@@ -228,10 +228,13 @@ def _intake_why(ours: dict[str, Any], peer: dict[str, Any]) -> list[str]:
     ceiling = (ours.get("ceiling") or {}).get("requests_per_s", {}).get("median")
     if ceiling and ours.get("sustained_per_s"):
         out.append(
-            f"- The empty route answers {num(ceiling, 0)} req/s: hypercorn + Quart cost about "
+            f"- The empty route answers {num(ceiling, 0)} req/s: hypercorn and the bare ASGI app cost about "
             f"{num(1000 / ceiling, 2)} ms of CPU for a request that does nothing. A webhook is one such "
-            "request plus an outgoing HTTP request (the accept) plus a websocket client session, so its "
-            "cost is several empty requests; the 70% goal assumed a decision as cheap as the route around it."
+            "request plus an outgoing HTTP request (the accept, through the openai SDK) plus a websocket "
+            "client session (TCP connect, upgrade, session.update, the greeting, the close), each of them "
+            "several socket operations and trio task switches, so its cost is several empty requests: the "
+            "70% goal assumed a decision as cheap as the route around it. Reaching it on one pure-Python "
+            "core would mean a call costing about 1.4 empty requests."
         )
     seq = (ours.get("sequential") or {}).get("p50_ms", {}).get("median")
     half = ours.get("half_rate") or {}
@@ -242,8 +245,9 @@ def _intake_why(ours: dict[str, Any], peer: dict[str, Any]) -> list[str]:
         out.append(
             f"- The sequential round trip ({num(seq, 2)} ms p50) is mostly the accept request: the decision "
             f"itself is {med(half.get('decision_p50_ms'), 2)} ms at p50 while the accept's REST round trip "
-            f"to the platform is {num(accept_p50, 2)} ms (openai SDK client, then the platform's hypercorn). "
-            "Against OpenAI the accept's network round trip adds to this, for both servers alike."
+            f"to the platform is {num(accept_p50, 2)} ms (the openai SDK on our transport, then the platform's "
+            "hypercorn, in another process on the same 2 cores). Against OpenAI the accept's network round "
+            "trip adds to this, for both servers alike; what is ours of the 3 ms goal is the decision."
         )
     if peer.get("sustained_per_s") and ours.get("sustained_per_s"):
         pcpu = (peer.get("confirm") or {}).get("server_cpu_ms_per_call", {}).get("median")
@@ -403,20 +407,36 @@ def _concurrency_why(r: dict[str, Any]) -> list[str]:
                 f", the peer {num(ptop['rss_per_call_kib'], 1)} KiB at {ptop['live_sidebands']:,} (measured here, "
                 "not the ~96 KB quoted in the goals)"
             )
-        out.append(line + ". Per call callvisor keeps a trio task tree (actor, session, sideband reader and "
-                   "holder, each with its cancel scopes and nursery), a trio-websocket connection with its "
-                   "wsproto state and buffers, and the call's plan (tools as dicts); shrinking it means fewer "
-                   "tasks per call and smaller per-call objects, not a different transport.")
+        out.append(line + ". Per call callvisor keeps two trio tasks (the call actor, which also holds the "
+                   "sideband, and trio-websocket's reader) with their cancel scopes and nursery, a trio-websocket "
+                   "connection with its wsproto state and buffers, and the call's handle and plan (the tenant's "
+                   "config and tools are shared by its calls). The rest of a call's memory is the transport's: "
+                   "shrinking it further means a leaner websocket client, not fewer objects of ours.")
         lag = (top.get("loop_lag") or {}).get("p99_ms")
-        if lag is not None and lag > 10:
+        pauses = top.get("gc_pauses") or {}
+        full = pauses.get("2") or {}
+        young_s = sum((pauses.get(g) or {}).get("seconds", 0.0) for g in ("0", "1"))
+        young_n = sum((pauses.get(g) or {}).get("count", 0.0) for g in ("0", "1"))
+        if lag is not None and not pauses:
             out.append(
-                f"- **Event-loop lag.** At {top['live_sidebands']:,} calls the lag p99 reached {num(lag, 1)} ms while the "
-                f"process used only {num(top['cpu_cores'], 2)} cores: stalls, not a busy loop. The likely source is "
-                f"Python's cyclic garbage collector walking a heap of {num(top['rss_bytes'] / 2**20, 0)} MiB in one go "
-                "(not measured here: timing `gc.callbacks` in the service would confirm it; `gc.freeze()` after "
-                "start-up and a higher generation-2 threshold are the usual remedies)."
+                f"- **Event-loop lag.** At {top['live_sidebands']:,} calls the lag p99 was {num(lag, 1)} ms, with the "
+                f"process at {num(top['cpu_cores'], 2)} cores (this run did not record the collector's pauses)."
                 + _shared_note(r, "concurrency_httpless" if r.get("concurrency_httpless") else "concurrency")
             )
+        elif lag is not None:
+            text = (
+                f"- **Event-loop lag.** At {top['live_sidebands']:,} calls the lag p99 was {num(lag, 1)} ms, with the "
+                f"process at {num(top['cpu_cores'], 2)} cores. The stalls callvisor can have at this size are the "
+                "garbage collector's: in the window it ran "
+                f"{young_n:.0f} young collections ({young_s * 1000:.0f} ms in all, {young_s / max(young_n, 1) * 1000:.1f} ms "
+                f"each on average) and {full.get('count', 0):.0f} full ones ({full.get('seconds', 0.0):.2f} s). "
+                "`callvisor serve` runs the young collections itself every 0.5 s and a full one at most every "
+                "600 of them (docs/operations.md, Garbage collection pauses); a full collection over this heap "
+                "still stops the loop for seconds when it comes, and on Python 3.11 nothing avoids that."
+            )
+            if pauses and lag > 10 and not full.get("count"):
+                text += " No full collection fell in this window, so this lag is not the collector's."
+            out.append(text + _shared_note(r, "concurrency_httpless" if r.get("concurrency_httpless") else "concurrency"))
         slow = [lv for lv in levels if (lv["tool"]["round_trip"]["p99_ms"] or 0) > 100
                 and ((lv.get("loop_lag") or {}).get("p99_ms") or 0) < 10]
         if slow:

@@ -53,7 +53,8 @@ FUNCTION_RULES: tuple[tuple[str, str, str], ...] = (
         "Cache per tenant state document, as for the config.",
     ),
     (
-        "actors/session.py:_hold_sideband",
+        # Renamed when the sideband moved into the call's own task: either name counts.
+        "actors/session.py:_connect_and_serve|actors/session.py:_hold_sideband",
         "the sideband websocket (TCP connect, handshake, reader task, close)",
         "Mostly inherent: one websocket per call is the product. trio-websocket/wsproto are pure "
         "Python; a C-accelerated frame parser would be the only large lever.",
@@ -121,6 +122,18 @@ DONE: dict[str, str] = {
         "The structured config is kept per tenant, keyed by the pickle of the raw document "
         "(`config/memo.py`)."
     ),
+    "quart": (
+        "The public port is a bare ASGI app (`supervisor/public_app.py`, ADR 0008); Quart serves the "
+        "operator port only."
+    ),
+    "actors/log.py:log_event": (
+        "A record goes to the handlers directly (no stack walk), its fields pre-ordered, one JSON "
+        "encoder, the date formatted once per second; still one write and flush per line."
+    ),
+    "actors/session.py:_connect_and_serve|actors/session.py:_hold_sideband": (
+        "The sideband runs in the call's own task (one task and nursery fewer per call); the "
+        "handshake and the frames are trio-websocket's as before."
+    ),
     "config/resolve.py:build_tools": (
         "The built tools are kept with the config they came from; `to_openai()` copies without "
         "`deepcopy`."
@@ -129,7 +142,9 @@ DONE: dict[str, str] = {
 
 
 def _share(rows: list[dict[str, Any]], name: str) -> float:
-    return float(sum(row["share"] for row in rows if row["name"] == name))
+    """The share of ``name`` (``a|b``: of whichever of the names the profile has)."""
+    names = name.split("|")
+    return float(sum(row["share"] for row in rows if row["name"] in names))
 
 
 def _pct(share: float) -> str:
@@ -157,7 +172,7 @@ def _costs(profile: dict[str, Any] | None) -> dict[str, tuple[str, str, float]]:
         return costs
     inclusive = profile.get("inclusive_ours", [])
     for name, what, change in FUNCTION_RULES:
-        costs[name] = (f"{what} (`{name}`)", change, _share(inclusive, name))
+        costs[name] = (f"{what} (`{name.split('|')[0]}`)", change, _share(inclusive, name))
     by_package = profile.get("self_by_component", [])
     for packages, what, change in PACKAGE_RULES:
         share = sum(r["share"] for r in by_package if r["name"] in packages)
