@@ -79,7 +79,8 @@ def goals(r: dict[str, Any]) -> list[str]:
             + (" (http-less tool round trips)" if conc.get("tool") == "httpless" else ""),
             f"{reached:,} live; {num(rss, 1)} KiB per call",
             reached >= top["level"] and rss is not None and rss <= 48,
-            f"{num(rss - 48, 1)} KiB over" if rss and rss > 48 else f"{num(48 - (rss or 0), 1)} KiB to spare",
+            (f"{num(rss - 48, 1)} KiB over" if rss and rss > 48 else f"{num(48 - (rss or 0), 1)} KiB to spare")
+            + ("" if reached >= top["level"] else f"; {top['level'] - reached:,} calls short of {top['level']:,} (section 2)"),
         ))
         lag = (top.get("loop_lag") or {}).get("p99_ms")
         if lag is not None:
@@ -337,6 +338,14 @@ def concurrency_section(r: dict[str, Any]) -> list[str]:
                     "generator gives up once it falls far behind its schedule (the service was answering webhooks "
                     "slower than the placing rate while carrying the calls already up), and the level was measured "
                     "with the calls it had."
+                )
+            failed = {k: v for k, v in lv["placement"]["outcomes"].items() if k not in ("accepted", "ok")}
+            if failed:
+                out.append(
+                    f"\n{label}: placing the calls up to {lv['level']:,}, "
+                    + ", ".join(f"{n:,} answered {k.replace('_', ' ')}" for k, n in failed.items())
+                    + " (callvisor answers 503 when an accept fails, and OpenAI would deliver the webhook "
+                    "again; the service's log says why: `call_accept_failed` with its reason)."
                 )
         timeouts = sum(lv["tool"].get("timeouts", 0) for lv in data.get("levels", []))
         if timeouts:
