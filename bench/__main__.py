@@ -2,7 +2,7 @@
 
 ::
 
-    python -m bench                 the full run (about 25 minutes on 2 cores)
+    python -m bench                 the full run (about 30 minutes on 2 cores)
     python -m bench --quick         a smoke run (about 4 minutes), same outputs, small loads
     python -m bench --only intake,burst   some benchmarks only (intake, peer,
                                     concurrency-httpless, concurrency, peer-concurrency, burst,

@@ -371,8 +371,9 @@ def concurrency_section(r: dict[str, Any]) -> list[str]:
             f"{num(top['rss_per_call_kib'], 0)} KiB per call, and set `MAX_CONCURRENT_CALLS` to match.",
             "- **Ports.** Each sideband is an outgoing connection to one address: 10,000 calls use 10,000 local",
             "  ports of the default ~28,000-port ephemeral range.",
-            "- **Tool traffic.** The pool hazard described under Profile appeared at 60-80 http tool calls per",
-            "  second per process; its fix (a limiter on requests in flight) came after this run and is not re-measured.",
+            "- **Tool traffic.** At most 64 http tool requests are in flight per process, and separately 64",
+            "  call-control requests; more wait on a trio limiter (cheap), not in a connection pool (see the",
+            "  hazard under Profile). Slow tool endpoints therefore delay other tool calls, never accepts.",
             "",
         ]
     return out
@@ -585,7 +586,7 @@ def render(r: dict[str, Any], images: list[str], before: dict[str, Any] | None =
         "## Reproducing",
         "",
         "```sh",
-        "make bench                      # installs .[dev,bench], then python -m bench (about 25 minutes)",
+        "make bench                      # installs .[dev,bench], then python -m bench (about 30 minutes)",
         ".venv/bin/python -m bench --quick   # the same, small loads (about 4 minutes)",
         ".venv/bin/python -m bench profile --rate 50 --seconds 20   # the profile only",
         "```",
