@@ -132,7 +132,9 @@ DONE: dict[str, str] = {
     ),
     "actors/session.py:_connect_and_serve|actors/session.py:_hold_sideband": (
         "The sideband runs in the call's own task (one task and nursery fewer per call); the "
-        "handshake and the frames are trio-websocket's as before."
+        "handshake and the frames are trio-websocket's as before. The function measured changed with "
+        "it (it now holds the whole session, greeting included), so before and after do not compare "
+        "one to one."
     ),
     "config/resolve.py:build_tools": (
         "The built tools are kept with the config they came from; `to_openai()` copies without "
@@ -142,9 +144,16 @@ DONE: dict[str, str] = {
 
 
 def _share(rows: list[dict[str, Any]], name: str) -> float:
-    """The share of ``name`` (``a|b``: of whichever of the names the profile has)."""
+    """The share of ``name`` (``a|b``: of whichever of the names the profile has).
+
+    A function missing from the profile's list (its top 40) is below the list's last share:
+    that bound is returned as a negative number, rendered as ``< bound``.
+    """
     names = name.split("|")
-    return float(sum(row["share"] for row in rows if row["name"] in names))
+    found = [row["share"] for row in rows if row["name"] in names]
+    if found or not rows:
+        return float(sum(found))
+    return -float(min(row["share"] for row in rows))
 
 
 def _pct(share: float) -> str:
@@ -229,7 +238,8 @@ def _changes(
     profile: dict[str, Any],
 ) -> list[str]:
     def ms(share: float, per_call: float | None) -> str:
-        return f"{share * per_call:.2f}" if per_call else f"{_pct(share)}"
+        below = "< " if share < 0 else ""
+        return below + (f"{abs(share) * per_call:.2f}" if per_call else f"{_pct(abs(share))}")
 
     b_load, a_load = before.get("load", {}), profile.get("load", {})
     out = [
