@@ -35,6 +35,7 @@ from attrs import frozen
 
 from .models import TenantConfig, ToolSpec
 
+K = TypeVar("K")
 V = TypeVar("V")
 
 DEFAULT_MAX_TENANTS = 1024
@@ -49,35 +50,47 @@ def fingerprint(document: object) -> bytes | None:
         return None
 
 
-class TenantMemo(Generic[V]):
+class BoundedLru(Generic[K, V]):
+    """A mapping that keeps its ``limit`` most recently used entries (``limit`` >= 1)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._entries: OrderedDict[K, V] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: K) -> V | None:
+        """The entry of ``key`` (now the most recently used), or None."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: K, entry: V) -> None:
+        """Remember ``entry`` under ``key``, dropping the least recently used if full."""
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._limit:
+            self._entries.popitem(last=False)
+
+    def pop(self, key: K) -> None:
+        """Forget ``key`` (nothing happens if it is not there)."""
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        self._entries.clear()
+
+
+class TenantMemo(BoundedLru[str, V]):
     """The last outcome derived for each tenant, at most ``max_tenants`` of them."""
 
     def __init__(self, max_tenants: int = DEFAULT_MAX_TENANTS) -> None:
         if max_tenants < 1:
             raise ValueError("max_tenants must be >= 1")
+        super().__init__(max_tenants)
         self.max_tenants = max_tenants
-        self._entries: OrderedDict[str, V] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, tenant_id: str) -> V | None:
-        """The tenant's outcome (now the most recently used), or None."""
-        entry = self._entries.get(tenant_id)
-        if entry is not None:
-            self._entries.move_to_end(tenant_id)
-        return entry
-
-    def put(self, tenant_id: str, entry: V) -> None:
-        """Remember ``entry`` for the tenant, dropping the least recently used if full."""
-        self._entries[tenant_id] = entry
-        self._entries.move_to_end(tenant_id)
-        while len(self._entries) > self.max_tenants:
-            self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        """Forget every tenant."""
-        self._entries.clear()
 
 
 @frozen(kw_only=True, eq=False)

@@ -17,11 +17,11 @@ the downtime prompts instead of being rejected.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import InstructionsDBError
+from .memo import BoundedLru
 from .mongo_store import MongoStore
 from .source import PromptKind
 
@@ -49,7 +49,7 @@ def prompt_doc_id(tenant_id: str, kind: PromptKind, prompt_id: str) -> str:
     return f"{tenant_id}:{kind}:{prompt_id}"
 
 
-class RouteCache:
+class RouteCache(BoundedLru[str, str]):
     """The last known tenant of each number this replica routed, least recently used first out.
 
     Refreshed by every successful ``route_number``; read only when the store fails.  Bounded
@@ -59,31 +59,14 @@ class RouteCache:
     def __init__(self, max_entries: int = DEFAULT_ROUTE_CACHE_ENTRIES) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be >= 1")
+        super().__init__(max_entries)
         self.max_entries = max_entries
-        self._routes: OrderedDict[str, str] = OrderedDict()
         #: How many times a cached route was served because the store failed.
         self.served_during_outage = 0
 
-    def __len__(self) -> int:
-        return len(self._routes)
-
-    def get(self, number: str) -> str | None:
-        """The cached tenant of ``number`` (now the most recently used), or None."""
-        tenant_id = self._routes.get(number)
-        if tenant_id is not None:
-            self._routes.move_to_end(number)
-        return tenant_id
-
-    def put(self, number: str, tenant_id: str) -> None:
-        """Remember ``number -> tenant_id``, dropping the least recently used entry if full."""
-        self._routes[number] = tenant_id
-        self._routes.move_to_end(number)
-        while len(self._routes) > self.max_entries:
-            self._routes.popitem(last=False)
-
     def forget(self, number: str) -> None:
         """Drop ``number`` (the store says it routes nowhere now)."""
-        self._routes.pop(number, None)
+        self.pop(number)
 
 
 class MongoTenantSource:
