@@ -37,6 +37,7 @@ from hypercorn.trio import serve
 from bench.stats import summary_ms
 from bench.sysinfo import raise_fd_limit
 from supervisor._platform_rest import RecordedRequest
+from supervisor.asgi import answer_lifespan
 from supervisor.testing import SimulatedCall, SimulatedPlatform, serve_platform
 
 Scope = dict[str, Any]
@@ -170,12 +171,8 @@ class ControlApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                reply = {"lifespan.startup": "lifespan.startup.complete", "lifespan.shutdown": "lifespan.shutdown.complete"}
-                await send({"type": reply[message["type"]]})
-                if message["type"] == "lifespan.shutdown":
-                    return
+            await answer_lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         body = b""

@@ -35,6 +35,8 @@ from attrs import define, frozen
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
+from .asgi import answer_lifespan
+
 if TYPE_CHECKING:
     from .testing import SimulatedPlatform
 
@@ -190,7 +192,7 @@ class CallControlApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await answer_lifespan(receive, send)
             return
         if scope["type"] != "http":
             await send({"type": "websocket.close", "code": 1008})
@@ -214,16 +216,6 @@ class CallControlApp:
         }
         status, payload = await answer(self._platform, route[1], route[0], raw_body, headers)
         await _respond(send, status, payload)
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope, WebsocketScope
 
+from .asgi import answer_lifespan
 from .intake import MAX_BODY_BYTES, WebhookIntake
 from .supervisor import Supervisor
 
@@ -99,7 +100,7 @@ class PublicApp:
         if scope["type"] == "http":
             await self._http(scope, receive, send)
         elif scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await answer_lifespan(receive, send)  # the service owns all the routes use
         elif scope["type"] == "websocket":
             await _refuse_websocket(scope, send)
 
@@ -227,17 +228,6 @@ async def _discard_body(receive: ASGIReceiveCallable) -> None:
     while True:
         message = await receive()
         if message["type"] != "http.request" or not message.get("more_body", False):
-            return
-
-
-async def _lifespan(receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-    """Nothing to start or stop: the service owns everything the routes use."""
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
             return
 
 
