@@ -178,24 +178,32 @@ async def test_unknown_path_is_404_and_wrong_method_405_with_allow(
     """404 for any other path, 405 with Allow on a known path (OPTIONS and HEAD included), compact JSON."""
     cases = [
         ("GET", "/", 404, None),
+        ("GET", "/nope", 404, None),
+        ("POST", "/webhooks/openai/extra", 404, None),
         ("OPTIONS", "/nope", 404, None),
         ("GET", "/health/", 404, None),
         ("GET", "/webhooks//openai", 404, None),
         ("OPTIONS", "/webhooks/openai", 405, "POST"),
         ("HEAD", "/webhooks/openai", 405, "POST"),
+        ("GET", "/webhooks/openai", 405, "POST"),
+        ("PUT", "/webhooks/openai", 405, "POST"),
         ("DELETE", "/webhooks/openai", 405, "POST"),
         ("OPTIONS", "/health", 405, "GET, HEAD"),
         ("PUT", "/health", 405, "GET, HEAD"),
+        ("POST", "/health", 405, "GET, HEAD"),
     ]
     seen = []
     for method, path, _status, _allow in cases:
         with trio.fail_after(WAIT_S):
             response = await rig.http.request(method, f"{rig.url}{path}")
-        seen.append((method, path, response.status_code, response.headers.get("allow"), response.content))
+        seen.append((
+            method, path, response.status_code, response.headers.get("allow"),
+            response.headers.get("content-type"), response.content,
+        ))
 
     body = {404: b'{"ok":false,"error":"not_found"}\n', 405: b'{"ok":false,"error":"method_not_allowed"}\n'}
     assert seen == [
-        (method, path, status, allow, b"" if method == "HEAD" else body[status])
+        (method, path, status, allow, "application/json", b"" if method == "HEAD" else body[status])
         for method, path, status, allow in cases
     ]
 
