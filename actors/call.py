@@ -15,6 +15,7 @@ The only broad ``except`` is at the actor's boundary (``run_call``): it logs
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
@@ -141,6 +142,8 @@ class CallEnv:
     hooks: CallHooks
     run_session: SessionRunner
     tool_http: httpx2.AsyncClient
+    #: The process's one client TLS context (actors.tls), for the sideband.
+    tls: ssl.SSLContext
     #: Bounds the http tool requests in flight (see actors.tools.HTTP_TOOLS_IN_FLIGHT).
     tool_limiter: trio.CapacityLimiter = field(factory=lambda: trio.CapacityLimiter(HTTP_TOOLS_IN_FLIGHT))
 

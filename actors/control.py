@@ -7,7 +7,8 @@ exceptions are mapped to ours:
   call was already finished.  Terminal but not a failure.
 * everything else (5xx, other 4xx, timeouts, refused connections) becomes
   :class:`CallControlError` with a reason code (``openai_5xx``, ``openai_4xx``, ``timeout``,
-  ``connection_error``) and the HTTP status when there was one.
+  ``connection_error``, ``tls_error`` with the certificate problem in ``tls_reason``) and the
+  HTTP status when there was one.
 
 Requests go through the SDK's public API, on a trio-native HTTP/1.1 transport
 (:mod:`actors.transport`) instead of its default httpcore2/anyio one, and the session travels
@@ -23,6 +24,7 @@ not total).
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +33,7 @@ import trio
 
 from config.errors import ApplicationError
 
+from .tls import describe_tls_failure, tls_failure
 from .transport import TrioTransport
 
 #: Call-control requests in flight at once, below the SDK's connection pool (100).
@@ -95,8 +98,12 @@ class CallControl:
         self._in_flight = trio.CapacityLimiter(max_in_flight)
 
     @classmethod
-    def create(cls, *, api_key: str, base_url: str, timeout_s: float) -> CallControl:
-        http_client = openai.DefaultAsyncHttpxClient(transport=TrioTransport(max_idle_per_origin=MAX_IN_FLIGHT))
+    def create(
+        cls, *, api_key: str, base_url: str, timeout_s: float, ssl_context: ssl.SSLContext
+    ) -> CallControl:
+        """The production adapter: the SDK on our transport, TLS with the process's context."""
+        transport = TrioTransport(ssl_context=ssl_context, max_idle_per_origin=MAX_IN_FLIGHT)
+        http_client = openai.DefaultAsyncHttpxClient(transport=transport)
         client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, http_client=http_client)
         return cls(client, timeout_s=timeout_s)
 
@@ -152,6 +159,13 @@ class CallControl:
                 f"{action} timed out", reason="timeout", context=context
             ) from exc
         except openai.APIConnectionError as exc:
+            tls = tls_failure(exc)
+            if tls is not None:
+                raise failure(
+                    f"{action}: TLS with OpenAI failed",
+                    reason="tls_error",
+                    context={**context, "tls_reason": describe_tls_failure(tls)},
+                ) from exc
             raise failure(
                 f"{action} could not reach OpenAI", reason="connection_error", context=context
             ) from exc

@@ -214,10 +214,13 @@ _EVENTS = (
         category="OpenAI API",
         in_guide=True,
         cause="The accept request failed (reason: openai_5xx, openai_4xx, timeout, "
-        "connection_error; status)",
+        "connection_error, tls_error; status; tls_reason for tls_error)",
         response="HTTP 503 so that OpenAI redelivers; the redelivery is processed",
         fixes=(
             ("timeout / connection_error", "check egress to OPENAI_BASE_URL"),
+            ("tls_error", "OpenAI's certificate did not verify (error.context.tls_reason): a "
+             "TLS-inspecting proxy needs its CA in the bundle SSL_CERT_FILE names; check the "
+             "clock and the host of OPENAI_BASE_URL"),
             ("openai_4xx 401/403", "OPENAI_API_KEY must belong to the project that owns the SIP trunk"),
         ),
     ),
@@ -235,13 +238,16 @@ _EVENTS = (
         category="Call lifecycle",
         in_guide=True,
         cause="The call was accepted but its sideband websocket session was not up within "
-        "CALL_SESSION_START_TIMEOUT_S (reason: sideband_404, handshake_failed, timeout)",
+        "CALL_SESSION_START_TIMEOUT_S (reason: sideband_404, handshake_failed, "
+        "handshake_rejected, tls_error, timeout; detail)",
         response="The call is hung up through the REST API and its capacity slot is released",
         fixes=(
             ("sideband_404", "the call ended before the sideband connected: the caller hung "
              "up early, or accepting took too long (look at intake time)"),
             ("handshake_failed", "check websocket egress to OPENAI_BASE_URL; a proxy must allow "
              "the upgrade"),
+            ("tls_error", "the sideband's certificate did not verify (detail): as for "
+             "call_accept_failed tls_error, for the host of OPENAI_REALTIME_URL"),
             ("timeout on every call", "raise CALL_SESSION_START_TIMEOUT_S or check latency to "
              "OpenAI from this host"),
         ),

@@ -47,6 +47,7 @@ from .control import CallControlError, CallGoneError
 from .errors import ToolExecutionError
 from .handle import CallHandle
 from .log import log_event
+from .tls import describe_tls_failure, tls_failure
 from .tools import CallAction, ToolResult, find_tool, parse_arguments, run_tool
 
 if TYPE_CHECKING:
@@ -83,13 +84,19 @@ class SessionStartFailed(Exception):
 _Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
 
 
-async def _open_stream(target: SplitResult) -> _Stream:
+async def _open_stream(target: SplitResult, ssl_context: ssl.SSLContext) -> _Stream:
+    """TCP to the sideband's host, with the TLS handshake done (and verified) for ``wss``."""
     host = target.hostname or ""
-    if target.scheme == "wss":
-        return await trio.open_ssl_over_tcp_stream(
-            host, target.port or 443, ssl_context=ssl.create_default_context(), https_compatible=True
-        )
-    return await trio.open_tcp_stream(host, target.port or 80)
+    if target.scheme != "wss":
+        return await trio.open_tcp_stream(host, target.port or 80)
+    tcp = await trio.open_tcp_stream(host, target.port or 443)
+    tls = trio.SSLStream(tcp, ssl_context, server_hostname=host, https_compatible=True)
+    try:
+        await tls.do_handshake()
+    except BaseException:
+        await trio.aclose_forcefully(tls)
+        raise
+    return tls
 
 
 def run_session(call: CallHandle, plan: CallPlan, env: CallEnv) -> Coroutine[Any, Any, None]:
@@ -153,6 +160,7 @@ class _Session:
                 "call_session_start_failed",
                 "sideband session did not start; hanging up",
                 reason=exc.reason,
+                detail=str(exc),
                 timeout_s=settings.session_start_timeout_s,
             )
             call.request_end("session_start_failed")
@@ -177,6 +185,11 @@ class _Session:
             except ConnectionRejected as exc:
                 if exc.status_code != 404:
                     raise SessionStartFailed("handshake_rejected", f"HTTP {exc.status_code}") from None
+            except trio.BrokenResourceError as exc:
+                tls = tls_failure(exc)
+                if tls is None:
+                    raise SessionStartFailed("handshake_failed", type(exc).__name__) from None
+                raise SessionStartFailed("tls_error", describe_tls_failure(tls)) from None
             except (HandshakeError, OSError) as exc:
                 raise SessionStartFailed("handshake_failed", type(exc).__name__) from None
         raise SessionStartFailed("sideband_404", "no session for this call_id")
@@ -198,7 +211,7 @@ class _Session:
                             if delay:
                                 self.call.counters["connect_retries"] += 1
                                 await trio.sleep(delay)
-                            stream = await _open_stream(target)
+                            stream = await _open_stream(target, self.env.tls)
                             self.ws = ws = await self._handshake(nursery, stream, target)
                         await self._live(ws, nursery)
                     if scope.cancelled_caught and self.call.end_reason is None:
@@ -209,11 +222,12 @@ class _Session:
                         await self._teardown()
                     nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
-            # A failed handshake surfaces from the reader task, a late one from our deadline:
-            # hand either over unwrapped.
-            failed = group.subgroup((HandshakeError, trio.TooSlowError))
+            # A failed handshake surfaces from the reader task, a late one from our deadline, a
+            # refused or failed connection from the nursery's body: hand any over unwrapped.
+            failed = group.subgroup((HandshakeError, trio.TooSlowError, trio.BrokenResourceError, OSError))
             if self.ws is None and failed is not None and failed.exceptions == group.exceptions:
-                raise failed.exceptions[0] from None
+                first = failed.exceptions[0]
+                raise first from first.__cause__  # the cause says why (a TLS failure, say)
             raise
         finally:
             if stream is not None:

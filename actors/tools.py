@@ -16,6 +16,7 @@ error output, and the call continues.
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,15 +70,18 @@ def parse_arguments(tool: ToolSpec, arguments: object) -> dict[str, Any]:
 HTTP_TOOLS_IN_FLIGHT = 64
 
 
-def tool_http_client(transport: httpx2.AsyncBaseTransport | None = None) -> httpx2.AsyncClient:
+def tool_http_client(
+    ssl_context: ssl.SSLContext, transport: httpx2.AsyncBaseTransport | None = None
+) -> httpx2.AsyncClient:
     """The http tools' client: our trio transport (as call control's) unless one is given.
 
+    TLS trusts what call control trusts: ``ssl_context`` is the process's one context.
     Redirects are never followed (a tool's host was checked against the allowed hosts when it
     was built; a redirect could lead anywhere).  Tests and the demo pass an
     ``httpx2.MockTransport`` to answer for tool endpoints in memory.
     """
     return httpx2.AsyncClient(
-        transport=transport or TrioTransport(max_idle_per_origin=HTTP_TOOLS_IN_FLIGHT),
+        transport=transport or TrioTransport(ssl_context=ssl_context, max_idle_per_origin=HTTP_TOOLS_IN_FLIGHT),
         follow_redirects=False,
     )
 

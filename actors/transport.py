@@ -12,7 +12,8 @@ owns the timeouts it was given.
 What it does not do, on purpose: HTTP/2, proxies (the sideband websocket does not use them
 either: callvisor connects to OpenAI directly), request retries (ADR 0003: an accept is not
 idempotent).  A pooled connection is reused only if the server has not closed it meanwhile
-(checked without blocking before reuse) and it has been idle less than ``max_idle_s``.
+(checked without blocking before reuse) and it has been idle less than ``max_idle_s``.  TLS
+uses the process's one client context (:mod:`actors.tls`), given at construction.
 
 Failures are raised as ``httpx2`` request errors, which the SDK turns into
 ``APIConnectionError`` / ``APITimeoutError``; trio cancellation passes through, and a
@@ -54,12 +55,20 @@ class _Connection:
     idle_since: float = 0.0
 
     def looks_closed(self) -> bool:
-        """True if the peer closed (or sent something unasked): readable while idle means so."""
-        try:
-            readable, _, _ = select.select([self.socket.fileno()], [], [], 0)
-        except (OSError, ValueError):
+        """True if the peer closed (or sent something unasked): readable while idle means so.
+
+        ``poll``, not ``select``: select cannot watch a descriptor of 1,024 or more, and a
+        process holding thousands of calls hands out such descriptors to every new socket.
+        """
+        fd = self.socket.fileno()
+        if fd < 0:
             return True
-        return bool(readable)
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLPRI)
+        try:
+            return bool(poller.poll(0))
+        except OSError:
+            return True
 
 
 class TrioTransport(httpx2.AsyncBaseTransport):
@@ -68,7 +77,7 @@ class TrioTransport(httpx2.AsyncBaseTransport):
     def __init__(
         self,
         *,
-        ssl_context: ssl.SSLContext | None = None,
+        ssl_context: ssl.SSLContext,
         max_idle_per_origin: int = MAX_IDLE_PER_ORIGIN,
         max_idle_s: float = MAX_IDLE_S,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
@@ -136,20 +145,13 @@ class TrioTransport(httpx2.AsyncBaseTransport):
             tcp = await trio.open_tcp_stream(host, port)
             if scheme == "http":
                 return _Connection(stream=tcp, socket=tcp.socket)
-            tls = trio.SSLStream(tcp, self._tls_context(), server_hostname=host, https_compatible=True)
+            tls = trio.SSLStream(tcp, self._ssl_context, server_hostname=host, https_compatible=True)
             try:
                 await tls.do_handshake()
             except BaseException:
                 await trio.aclose_forcefully(tls)
                 raise
             return _Connection(stream=tls, socket=tcp.socket)
-
-    def _tls_context(self) -> ssl.SSLContext:
-        if self._ssl_context is None:
-            # The same trust the SDK's default client has (system store, SSL_CERT_FILE).
-            self._ssl_context = httpx2.create_ssl_context()
-            self._ssl_context.set_alpn_protocols(["http/1.1"])
-        return self._ssl_context
 
     async def _exchange(
         self, conn: _Connection, request: httpx2.Request, body: bytes, timeouts: dict[str, float | None]

@@ -76,6 +76,16 @@ def parse_readable_file(raw: str) -> Path:
     return path
 
 
+def parse_directory(raw: str) -> Path:
+    """A path to an existing, readable directory."""
+    path = Path(raw.strip())
+    if not path.is_dir():
+        raise EnvValueError("expected an existing directory")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise EnvValueError("directory is not readable")
+    return path
+
+
 def parse_mongodb_uri(raw: str) -> str:
     """A MongoDB connection string (it may hold credentials: never echoed)."""
     uri = raw.strip()

@@ -60,6 +60,14 @@ SETTINGS: tuple[SettingDoc, ...] = (
     _doc("OPENAI_BASE_URL", "https://api.openai.com/v1", "Base URL of the OpenAI REST API."),
     _doc("OPENAI_REALTIME_URL", "wss://api.openai.com/v1/realtime",
          "URL of the Realtime websocket endpoint (ws or wss)."),
+    _doc("SSL_CERT_FILE", "", (
+        "PEM bundle of the CA certificates trusted for OpenAI (call control, sideband) and http "
+        "tools, in place of the system bundle. To add a private CA, append it to a copy of the "
+        "system bundle. Loaded once at start; a bundle without a certificate stops the start."
+    )),
+    _doc("SSL_CERT_DIR", "", (
+        "OpenSSL hashed directory of trusted CA certificates, in place of the system directory."
+    )),
     _doc("CALLVISOR_TENANTS_FILE", "", f"YAML file holding the tenants. {_EITHER_SOURCE}"),
     _doc("MONGODB_URI", "", f"Connection string of the MongoDB tenant store. {_EITHER_SOURCE}",
          secret=True),
@@ -114,6 +122,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "OPENAI_WEBHOOK_SECRET": ("webhook_secrets", env.parse_webhook_secrets),
     "OPENAI_BASE_URL": ("openai_base_url", env.url_parser("http", "https")),
     "OPENAI_REALTIME_URL": ("openai_realtime_url", env.url_parser("ws", "wss")),
+    "SSL_CERT_FILE": ("ssl_cert_file", env.parse_readable_file),
+    "SSL_CERT_DIR": ("ssl_cert_dir", env.parse_directory),
     "CALLVISOR_TENANTS_FILE": ("tenants_file", env.parse_readable_file),
     "MONGODB_URI": ("mongodb_uri", env.parse_mongodb_uri),
     "MONGODB_DATABASE": ("mongodb_database", env.parse_database_name),
@@ -157,6 +167,8 @@ class Settings:
     webhook_secrets: tuple[bytes, ...] = field(repr=False)
     openai_base_url: str = "https://api.openai.com/v1"
     openai_realtime_url: str = "wss://api.openai.com/v1/realtime"
+    ssl_cert_file: Path | None = None
+    ssl_cert_dir: Path | None = None
     tenants_file: Path | None = None
     mongodb_uri: str | None = field(default=None, repr=False)
     mongodb_database: str = "callvisor"

@@ -24,6 +24,7 @@ refer       accepted             after ``refer_closes_after_s``: ended, sideband
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -62,6 +63,8 @@ class RecordedRequest:
     headers: dict[str, str]
     #: ``trio.current_time()`` on arrival.
     at: float
+    #: The client's ``host:port``: one per connection, so a kept-alive connection's requests share it.
+    client: str = ""
 
 
 @define(kw_only=True)
@@ -120,6 +123,7 @@ async def answer(
     call_id: str,
     raw_body: bytes,
     headers: dict[str, str],
+    client: str = "",
 ) -> tuple[int, dict[str, Any] | None]:
     """Status and JSON body for one call-control request (order in the module docstring)."""
     try:
@@ -129,7 +133,12 @@ async def answer(
     body = parsed if isinstance(parsed, dict) else None
     platform._record_request(
         RecordedRequest(
-            action=action, call_id=call_id, body=body, headers=headers, at=trio.current_time()
+            action=action,
+            call_id=call_id,
+            body=body,
+            headers=headers,
+            at=trio.current_time(),
+            client=client,
         )
     )
     if headers.get("authorization") != f"Bearer {platform.api_key}":
@@ -214,7 +223,9 @@ class CallControlApp:
             name.decode("latin-1").lower(): value.decode("latin-1")
             for name, value in scope["headers"]
         }
-        status, payload = await answer(self._platform, route[1], route[0], raw_body, headers)
+        peer = scope.get("client")
+        client = f"{peer[0]}:{peer[1]}" if peer else ""
+        status, payload = await answer(self._platform, route[1], route[0], raw_body, headers, client)
         await _respond(send, status, payload)
 
 
@@ -251,7 +262,10 @@ async def serve_call_control(
     config.accesslog = None
     config.errorlog = logging.getLogger("supervisor.testing.platform")
     async with trio.open_nursery() as nursery:
-        binds: list[str] = await nursery.start(
-            partial(serve, cast(Any, CallControlApp(platform)), config, mode="asgi")
-        )
+        with contextlib.ExitStack() as files:
+            if platform.tls is not None:  # https: hypercorn reads the key and chain at start
+                config.certfile = config.keyfile = files.enter_context(platform.tls.server_pem_file())
+            binds: list[str] = await nursery.start(
+                partial(serve, cast(Any, CallControlApp(platform)), config, mode="asgi")
+            )
         task_status.started(binds[0])

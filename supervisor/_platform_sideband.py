@@ -56,7 +56,7 @@ class ChangeSignal:
 
 
 class _Connection:
-    """One live sideband websocket and the TCP stream under it."""
+    """One live sideband websocket and the TCP stream under it (under TLS too, for ``abort``)."""
 
     def __init__(
         self,
@@ -378,8 +378,19 @@ async def serve_sideband(
         task_status.started(listeners[0].socket.getsockname()[1])
 
 
-async def _handle_stream(platform: SimulatedPlatform, stream: trio.SocketStream) -> None:
-    """One TCP connection: handshake, conversation, then a bounded close."""
+async def _handle_stream(platform: SimulatedPlatform, tcp: trio.SocketStream) -> None:
+    """One TCP connection: TLS (wss), handshake, conversation, then a bounded close."""
+    stream: trio.abc.Stream = tcp
+    if platform.tls is not None:
+        stream = trio.SSLStream(tcp, platform.tls.server_context(), server_side=True, https_compatible=True)
+        with trio.move_on_after(HANDSHAKE_TIMEOUT_S) as late:
+            try:
+                await stream.do_handshake()
+            except trio.BrokenResourceError:  # the client refused our certificate, or left
+                late.cancel()
+        if late.cancelled_caught:
+            await trio.aclose_forcefully(tcp)
+            return
     with trio.CancelScope() as bounded:
         async with trio.open_nursery() as nursery:  # trio-websocket's reader task
             call, ws = None, None
@@ -398,7 +409,7 @@ async def _handle_stream(platform: SimulatedPlatform, stream: trio.SocketStream)
                 return
             try:
                 async with trio.open_nursery() as replies:
-                    conn = _Connection(ws, stream, replies)
+                    conn = _Connection(ws, tcp, replies)
                     with contextlib.suppress(trio_websocket.ConnectionClosed):
                         await _converse(call, conn)
                     replies.cancel_scope.cancel()
@@ -411,6 +422,7 @@ async def _handle_stream(platform: SimulatedPlatform, stream: trio.SocketStream)
                 with trio.move_on_after(CLOSE_GRACE_S, shield=True):
                     await ws.aclose()
     await trio.aclose_forcefully(stream)
+    await trio.aclose_forcefully(tcp)
 
 
 async def _converse(call: SimulatedCall, conn: _Connection) -> None:

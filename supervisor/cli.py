@@ -25,6 +25,7 @@ from pathlib import Path
 import trio
 
 from actors.log import log_event
+from actors.tls import client_tls_context
 from config.check import check_tenant, check_tenants, format_problem
 from config.errors import InstructionsDBError, SettingsError, TenantsFileError
 from config.mongo import ImportReport, MongoTenantSource, import_tenants, open_mongo_store
@@ -144,13 +145,17 @@ def _serve() -> int:
             source = FileTenantSource.load(settings.tenants_file, default_region=settings.default_region)
         except TenantsFileError as err:
             return _fail([f"CALLVISOR_TENANTS_FILE: {problem}" for problem in err.problems])
+    try:
+        tls = client_tls_context(settings)  # once per process; a bad trust store is a setting
+    except SettingsError as err:
+        return _fail(err.problems)
     configure_logging(settings.log_level, secrets=_secrets(settings))
     if source is not None:
         for problem in source.load_problems:
             log_event(logging.WARNING, "tenants_file_problem", "tenants file entry not loaded", problem=problem)
     from .service import run_service
 
-    trio.run(run_service, settings, source)
+    trio.run(run_service, settings, source, tls)
     return 0
 
 

@@ -38,8 +38,14 @@ def settings_for(
     tenants_file: Path = EXAMPLE_TENANTS,
     env: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Settings that point callvisor at ``platform``; ``env`` overrides any variable."""
+    """Settings that point callvisor at ``platform``; ``env`` overrides any variable.
+
+    A platform with TLS is trusted the way a deployment trusts a private CA: ``SSL_CERT_FILE``
+    names a bundle of the system store plus the platform's CA.
+    """
+    trust = {} if platform.tls is None else {"SSL_CERT_FILE": str(platform.tls.trust_bundle)}
     environ = {
+        **trust,
         "OPENAI_API_KEY": platform.api_key,
         "OPENAI_WEBHOOK_SECRET": signer.secret,
         "OPENAI_BASE_URL": platform.base_url,

@@ -32,6 +32,7 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from functools import partial
@@ -45,6 +46,7 @@ from hypercorn.trio import serve as hypercorn_serve
 from actors.control import CallControl
 from actors.log import log_event
 from actors.session import run_session
+from actors.tls import client_tls_context
 from actors.tools import tool_http_client
 from config.errors import InstructionsDBError
 from config.mongo_source import MongoTenantSource
@@ -105,9 +107,12 @@ class Service:
         *,
         control: CallControl,
         tool_http: httpx2.AsyncClient,
+        tls: ssl.SSLContext,
         coordination: Coordination | None = None,
     ) -> None:
         self.settings = settings
+        #: The one client TLS context of the process (actors.tls), shared by every call.
+        self.tls = tls
         self.metrics = Metrics()
         self.coordination = coordination
         self.supervisor = Supervisor(
@@ -117,6 +122,7 @@ class Service:
             metrics=self.metrics,
             run_session=run_session,
             tool_http=tool_http,
+            tls=tls,
             capacity=coordination.capacity if coordination else None,
             decisions=coordination.decisions if coordination else None,
         )
@@ -244,28 +250,37 @@ async def open_service(
     *,
     tool_transport: httpx2.AsyncBaseTransport | None = None,
     coordination: Coordination | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> AsyncIterator[Service]:
     """Build a Service with its HTTP clients, closing them on exit.
 
-    ``tool_transport`` replaces the network under the http tools' client (the demo answers
-    for the example tenant's tool endpoint with an ``httpx2.MockTransport``).
+    ``tls`` is the process's client TLS context, built from ``settings`` here when not given
+    (``callvisor serve`` builds it before it starts, to report a bad trust store as a setting);
+    call control, the sideband and the http tools all use it.  ``tool_transport`` replaces the
+    network under the http tools' client (the demo answers for the example tenant's tool
+    endpoint with an ``httpx2.MockTransport``).
     """
+    tls = tls or client_tls_context(settings)
     control = CallControl.create(
         api_key=settings.openai_api_key,
         base_url=settings.openai_base_url,
         timeout_s=settings.call_control_timeout_s,
+        ssl_context=tls,
     )
     try:
-        async with tool_http_client(tool_transport) as tool_http:
+        async with tool_http_client(tls, tool_transport) as tool_http:
             yield Service(
-                settings, source, control=control, tool_http=tool_http, coordination=coordination
+                settings, source, control=control, tool_http=tool_http, tls=tls,
+                coordination=coordination,
             )
     finally:
         with trio.move_on_after(2.0, shield=True):
             await control.aclose()
 
 
-async def run_service(settings: Settings, file_source: TenantSource | None) -> None:
+async def run_service(
+    settings: Settings, file_source: TenantSource | None, tls: ssl.SSLContext | None = None
+) -> None:
     """``callvisor serve``: run until a signal (or POST /drain) and the drain that follows.
 
     Tenants come from ``file_source`` when a tenants file is configured, else from MongoDB
@@ -305,6 +320,6 @@ async def run_service(settings: Settings, file_source: TenantSource | None) -> N
                     error=err,
                 )
         service = await stack.enter_async_context(
-            open_service(settings, source, coordination=coordination)
+            open_service(settings, source, coordination=coordination, tls=tls)
         )
         await service.serve(tune_gc=True)

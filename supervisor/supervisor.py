@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import ssl
 from contextlib import AbstractAsyncContextManager
 from functools import partial
 from types import TracebackType
@@ -53,6 +54,7 @@ class Supervisor:
         metrics: Metrics,
         run_session: SessionRunner,
         tool_http: httpx2.AsyncClient,
+        tls: ssl.SSLContext,
         capacity: Capacity | None = None,
         decisions: DecisionLedger | None = None,
     ) -> None:
@@ -71,6 +73,7 @@ class Supervisor:
             hooks=self,
             run_session=run_session,
             tool_http=tool_http,
+            tls=tls,
         )
         self._nursery: trio.Nursery | None = None
         self._gauge_tenants: set[str] = set()

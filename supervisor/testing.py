@@ -32,6 +32,9 @@ Pieces:
   sideband handshake, and the scripted misbehaviour still to come (``fail``, ``delay``,
   ``gone``, ``fail_connect``).  :func:`serve_platform` serves it (``nursery.start`` reports
   the :class:`PlatformUrls`); :func:`open_platform` does both in its own nursery.
+- TLS: ``SimulatedPlatform(tls=True)`` (or a :class:`PlatformTls`) serves https and wss with a
+  certificate of a test CA (trustme); :meth:`PlatformTls.write_trust_bundle` writes the bundle
+  to name in callvisor's ``SSL_CERT_FILE``, as a production trust store with a private CA.
 - REST: ``{base_url}/realtime/calls/{call_id}/accept|reject|hangup|refer``; the rules are in
   ``supervisor/_platform_rest.py``'s docstring.  Sideband:
   ``{realtime_url}?call_id=...`` with ``Authorization: Bearer {api_key}``; it answers
@@ -67,9 +70,11 @@ from ._platform_rest import RecordedRequest as RecordedRequest
 from ._platform_rest import Script, ScriptBook, serve_call_control
 from ._platform_sideband import ChangeSignal, serve_sideband
 from ._platform_sideband import SimulatedCall as SimulatedCall
+from ._platform_tls import PlatformTls as PlatformTls
 
 __all__ = [
     "CALL_ACTIONS",
+    "PlatformTls",
     "PlatformUrls",
     "RecordedHandshake",
     "RecordedRequest",
@@ -197,9 +202,9 @@ async def place_call(
 class PlatformUrls:
     """Where a served platform listens."""
 
-    #: ``http://127.0.0.1:PORT/v1``: the openai SDK's ``base_url``.
+    #: ``http://127.0.0.1:PORT/v1`` (``https`` with TLS): the openai SDK's ``base_url``.
     base_url: str
-    #: ``ws://127.0.0.1:PORT/v1/realtime``: add ``?call_id=...``.
+    #: ``ws://127.0.0.1:PORT/v1/realtime`` (``wss`` with TLS): add ``?call_id=...``.
     realtime_url: str
 
 
@@ -215,9 +220,12 @@ class RecordedHandshake:
 class SimulatedPlatform:
     """OpenAI's side of SIP calls: call control over REST, and the sideband websocket."""
 
-    def __init__(self, *, api_key: str | None = None) -> None:
+    def __init__(self, *, api_key: str | None = None, tls: PlatformTls | bool = False) -> None:
         #: The only key the platform accepts (``Authorization: Bearer ...``).
         self.api_key = api_key or f"sk-sim-{secrets.token_hex(12)}"
+        #: Serve https and wss with a test CA's certificate (``True``: a new CA), as OpenAI
+        #: serves only TLS; None: plain http and ws.
+        self.tls: PlatformTls | None = PlatformTls() if tls is True else (tls or None)
         #: Answer each ``response.create`` with response and audio-buffer events.
         self.auto_audio = True
         #: Virtual seconds between ``output_audio_buffer.started`` and ``.stopped``.
@@ -327,6 +335,11 @@ class SimulatedPlatform:
         """Every sideband handshake, in arrival order."""
         return list(self._handshakes)
 
+    @property
+    def connections_seen(self) -> int:
+        """How many client connections the call-control requests came on (kept-alive ones count once)."""
+        return len({r.client for r in self._requests})
+
     def requests_for(self, call_id: str) -> list[RecordedRequest]:
         return [r for r in self._requests if r.call_id == call_id]
 
@@ -407,8 +420,9 @@ async def serve_platform(
             platform._nursery = nursery
             http_url = await nursery.start(serve_call_control, platform, host)
             ws_port = await nursery.start(serve_sideband, platform, host)
+            ws_scheme = "ws" if platform.tls is None else "wss"
             platform._urls = PlatformUrls(
-                base_url=f"{http_url}/v1", realtime_url=f"ws://{host}:{ws_port}/v1/realtime"
+                base_url=f"{http_url}/v1", realtime_url=f"{ws_scheme}://{host}:{ws_port}/v1/realtime"
             )
             task_status.started(platform._urls)
     finally:
@@ -418,10 +432,10 @@ async def serve_platform(
 
 @asynccontextmanager
 async def open_platform(
-    *, api_key: str | None = None, host: str = "127.0.0.1"
+    *, api_key: str | None = None, host: str = "127.0.0.1", tls: PlatformTls | bool = False
 ) -> AsyncIterator[SimulatedPlatform]:
     """A served :class:`SimulatedPlatform`, stopped when the block exits."""
-    platform = SimulatedPlatform(api_key=api_key)
+    platform = SimulatedPlatform(api_key=api_key, tls=tls)
     async with trio.open_nursery() as nursery:
         await nursery.start(partial(serve_platform, platform, host=host))
         try:

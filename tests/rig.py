@@ -20,6 +20,7 @@ import trio
 from supervisor.harness import LogTap, open_callvisor, settings_for
 from supervisor.service import ServiceInfo
 from supervisor.testing import (
+    PlatformTls,
     SimulatedPlatform,
     WebhookSigner,
     incoming_call_event,
@@ -98,11 +99,14 @@ class Rig:
 
 
 @asynccontextmanager
-async def open_rig(env: Mapping[str, str] | None = None, **callvisor_kwargs: Any) -> AsyncIterator[Rig]:
+async def open_rig(
+    env: Mapping[str, str] | None = None, *, tls: PlatformTls | bool = False, **callvisor_kwargs: Any
+) -> AsyncIterator[Rig]:
+    """The rig; ``tls`` puts the platform behind https/wss, trusted through SSL_CERT_FILE."""
     signer = WebhookSigner(new_secret())
     logs = LogTap()
     with logs.installed():
-        async with open_platform() as platform:
+        async with open_platform(tls=tls) as platform:
             settings = settings_for(platform, signer, env=env)
             async with (
                 open_callvisor(settings, **callvisor_kwargs) as info,

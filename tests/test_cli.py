@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from config.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,6 +137,35 @@ def test_serve_with_unusable_tenants_file_exits_2(tmp_path: Path) -> None:
     assert problem_names(result.stderr) == ["CALLVISOR_TENANTS_FILE"]
     assert "not valid YAML" in result.stderr
     assert "plain-secret-value" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "SSL_CERT_FILE: expected an existing file"),
+        ("not a certificate\n", "holds no usable PEM certificate"),
+        ("", "holds no usable PEM certificate"),
+    ],
+    ids=["missing", "garbage", "empty"],
+)
+def test_serve_with_a_bad_ssl_cert_file_exits_2(tmp_path: Path, content: str | None, message: str) -> None:
+    """A trust store callvisor cannot use stops `serve` with exit 2 and one SSL_CERT_FILE line."""
+    bundle = tmp_path / "bundle.pem"
+    if content is not None:
+        bundle.write_text(content, encoding="utf-8")
+
+    result = callvisor(
+        "serve",
+        OPENAI_API_KEY="sk-cli-test-key",
+        OPENAI_WEBHOOK_SECRET="plain-secret-value",
+        CALLVISOR_TENANTS_FILE=str(EXAMPLE),
+        SSL_CERT_FILE=str(bundle),
+    )
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert problem_names(result.stderr) == ["SSL_CERT_FILE"]
+    assert message in result.stderr
 
 
 def test_tenants_check_reports_the_four_broken_example_tenants() -> None:

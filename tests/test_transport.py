@@ -8,10 +8,13 @@ close) and the mapping of network failures to our reason codes are seen from bot
 from __future__ import annotations
 
 import json
+import os
+import resource
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -23,9 +26,14 @@ import trustme
 
 from actors.control import CallAcceptError, CallControl
 from actors.errors import ToolExecutionError
+from actors.tls import client_tls_context
 from actors.tools import run_tool, tool_http_client
 from actors.transport import TrioTransport
 from config.models import HttpTool
+from config.settings import Settings
+
+#: What a process without SSL_CERT_FILE trusts: the system store (actors.tls), one per test run.
+SYSTEM_TLS = client_tls_context(Settings(openai_api_key="sk-test", webhook_secrets=(b"k",)))
 
 SESSION = {"model": "gpt-realtime", "instructions": "Be brief.", "audio": {"output": {"voice": "marin"}}}
 
@@ -190,7 +198,9 @@ async def scripted_server(
 
 @asynccontextmanager
 async def call_control(server: ScriptedServer, *, timeout_s: float = 5.0) -> AsyncIterator[CallControl]:
-    control = CallControl.create(api_key="sk-test", base_url=server.base_url, timeout_s=timeout_s)
+    control = CallControl.create(
+        api_key="sk-test", base_url=server.base_url, timeout_s=timeout_s, ssl_context=SYSTEM_TLS
+    )
     try:
         yield control
     finally:
@@ -207,6 +217,49 @@ async def test_accepts_share_one_kept_alive_connection() -> None:
     ]
     # The session is sent as built, beside the type the SDK requires.
     assert server.requests[0][2] == {"type": "realtime", **SESSION}
+
+
+@contextmanager
+def descriptors_above(limit: int) -> Iterator[None]:
+    """Hold open descriptors until every new socket gets one at or above ``limit``."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < limit + 200:
+        pytest.skip(f"the descriptor limit ({hard}) is below {limit + 200}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, limit + 200), hard))
+    held: list[int] = []
+    try:
+        while (fd := os.open(os.devnull, os.O_RDONLY)) < limit:
+            held.append(fd)
+        os.close(fd)
+        yield
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+async def test_connections_are_reused_when_the_process_holds_over_1024_descriptors(
+    scheme: str, tmp_path: Path
+) -> None:
+    """select() cannot watch a descriptor >= 1024; the pool's idle check must, or every accept reconnects."""
+    ca = trustme.CA() if scheme == "https" else None
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(ca.cert_pem.bytes() if ca else b"")
+    with descriptors_above(1024):
+        async with scripted_server(ok, tls=ca) as server:
+            tls = client_tls_context(Settings(openai_api_key="k", webhook_secrets=(b"k",), ssl_cert_file=bundle)) if ca else SYSTEM_TLS
+            control = CallControl.create(api_key="sk-test", base_url=server.base_url, timeout_s=5, ssl_context=tls)
+            try:
+                for n in range(5):
+                    await control.accept(f"rtc_{n}", SESSION)
+            finally:
+                await control.aclose()
+            probe = os.open(os.devnull, os.O_RDONLY)
+            os.close(probe)
+    assert probe >= 1024  # so the pooled socket's descriptor was above 1024 as well
+    assert len(server.requests) == 5
+    assert server.connections == 1
 
 
 async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
@@ -247,7 +300,9 @@ async def test_nothing_listening_is_a_connection_error() -> None:
     with trio.socket.socket() as sock:
         await sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, never listening: connections are refused
-        control = CallControl.create(api_key="sk-test", base_url=f"http://127.0.0.1:{port}/v1", timeout_s=5)
+        control = CallControl.create(
+            api_key="sk-test", base_url=f"http://127.0.0.1:{port}/v1", timeout_s=5, ssl_context=SYSTEM_TLS
+        )
         with pytest.raises(CallAcceptError) as caught:
             await control.accept("rtc_1", SESSION)
         await control.aclose()
@@ -255,13 +310,13 @@ async def test_nothing_listening_is_a_connection_error() -> None:
 
 
 async def test_chunked_answers_are_read_whole() -> None:
-    async with scripted_server(chunked_ok) as server, httpx2.AsyncClient(transport=TrioTransport()) as client:
+    async with scripted_server(chunked_ok) as server, httpx2.AsyncClient(transport=TrioTransport(ssl_context=SYSTEM_TLS)) as client:
         response = await client.post(f"{server.base_url}/x", json={})
     assert (response.status_code, response.json()) == (200, {"ok": True})
 
 
 async def test_an_oversized_answer_is_refused_and_its_connection_closed() -> None:
-    transport = TrioTransport(max_response_bytes=1000)
+    transport = TrioTransport(ssl_context=SYSTEM_TLS, max_response_bytes=1000)
     async with scripted_server(huge_answer) as server, httpx2.AsyncClient(transport=transport) as client:
         with pytest.raises(httpx2.ReadError, match="larger than 1000 bytes"):
             await client.post(f"{server.base_url}/x", json={})
@@ -270,7 +325,7 @@ async def test_an_oversized_answer_is_refused_and_its_connection_closed() -> Non
 
 
 async def test_a_cancelled_request_closes_its_connection() -> None:
-    transport = TrioTransport()
+    transport = TrioTransport(ssl_context=SYSTEM_TLS)
     async with scripted_server(never_answer) as server, httpx2.AsyncClient(transport=transport) as client:
         with trio.move_on_after(0.2):
             await client.post(f"{server.base_url}/x", json={})
@@ -280,7 +335,7 @@ async def test_a_cancelled_request_closes_its_connection() -> None:
 
 
 async def test_idle_connections_are_bounded_and_closed_with_the_client() -> None:
-    transport = TrioTransport(max_idle_per_origin=2)
+    transport = TrioTransport(ssl_context=SYSTEM_TLS, max_idle_per_origin=2)
     async with scripted_server(ok) as server:
         async with httpx2.AsyncClient(transport=transport) as client:
             async with trio.open_nursery() as nursery:
@@ -304,7 +359,7 @@ async def test_https_verifies_the_server_certificate() -> None:
             assert (await client.post(f"{server.base_url}/x")).status_code == 200
         assert server.connections == 1
         # The default trust store does not know the test CA: no request reaches the server.
-        async with httpx2.AsyncClient(transport=TrioTransport()) as client:
+        async with httpx2.AsyncClient(transport=TrioTransport(ssl_context=SYSTEM_TLS)) as client:
             with pytest.raises(httpx2.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
                 await client.post(f"{server.base_url}/x")
         assert len(server.requests) == 2
@@ -315,7 +370,7 @@ def lookup_tool(server: ScriptedServer, **kwargs: Any) -> HttpTool:
 
 
 async def run_lookup(server: ScriptedServer, **kwargs: Any) -> dict[str, Any]:
-    async with tool_http_client() as http:
+    async with tool_http_client(SYSTEM_TLS) as http:
         result = await run_tool(lookup_tool(server, **kwargs), {"order": "A1"}, http, trio.CapacityLimiter(4))
     return result.output
 

@@ -1,0 +1,82 @@
+"""The process's one client TLS context: how callvisor trusts OpenAI (and tenants' tools).
+
+Built once at start-up by :func:`client_tls_context` and handed to call control, the sideband
+and the http tools, so that no call loads a trust store or parses a certificate.  Loading a
+full CA bundle costs about 25 ms of CPU and some hundreds of KiB; a context per call made TLS
+calls twelve times as expensive as plaintext ones (measured: docs/benchmarks.md).
+
+Which certificates are trusted:
+
+* ``SSL_CERT_FILE`` (a PEM bundle) in place of the system's bundle, and ``SSL_CERT_DIR`` (an
+  OpenSSL hashed directory) in place of the system's directory, each when set: the way OpenSSL
+  itself reads these variables, but from the settings, so the choice is visible and checked;
+* otherwise the system store OpenSSL was built with (Debian: ``/usr/lib/ssl/cert.pem`` and
+  ``/usr/lib/ssl/certs``, both Debian's ``ca-certificates``).
+
+To trust a private CA as well (a TLS-inspecting proxy), point ``SSL_CERT_FILE`` at a bundle of
+the system store plus that CA (docs/operations.md).  A bundle that is unreadable or holds no
+certificate is a start-up error naming the variable: every TLS connection would fail later.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from pathlib import Path
+
+from config.errors import SettingsError
+from config.settings import Settings
+
+#: Call control and http tools speak HTTP/1.1 (actors.transport); the websocket upgrade too.
+ALPN_PROTOCOLS = ["http/1.1"]
+
+
+def client_tls_context(settings: Settings) -> ssl.SSLContext:
+    """The verifying client context for ``settings``' trust (see the module docstring).
+
+    Raises SettingsError (``SSL_CERT_FILE: ...``) when the trust store cannot be loaded or
+    holds nothing to verify a server with.
+    """
+    defaults = ssl.get_default_verify_paths()
+    cafile = settings.ssl_cert_file or _existing(defaults.openssl_cafile, Path.is_file)
+    capath = settings.ssl_cert_dir or _existing(defaults.openssl_capath, Path.is_dir)
+    where = "SSL_CERT_FILE" if settings.ssl_cert_file else "SSL_CERT_FILE: not set, and the system store"
+    try:
+        context = ssl.create_default_context(
+            cafile=None if cafile is None else str(cafile),
+            capath=None if capath is None else str(capath),
+        )
+    except (ssl.SSLError, OSError) as exc:
+        raise SettingsError([f"{where}: {cafile} holds no usable PEM certificate ({_reason(exc)})"]) from None
+    if capath is None and context.cert_store_stats()["x509_ca"] == 0:
+        raise SettingsError([f"{where}: {cafile or defaults.openssl_cafile} holds no CA certificate"])
+    context.set_alpn_protocols(ALPN_PROTOCOLS)
+    return context
+
+
+def _existing(path: str | None, test: Callable[[Path], bool]) -> Path | None:
+    return Path(path) if path and test(Path(path)) else None
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    return str(reason) if reason else type(exc).__name__
+
+
+def tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind ``exc`` (trio wraps a failed handshake), or None if there is none."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def describe_tls_failure(error: ssl.SSLError) -> str:
+    """One line for the log: ``certificate verify failed: unable to get local issuer certificate``."""
+    if isinstance(error, ssl.SSLCertVerificationError) and error.verify_message:
+        return f"certificate verify failed: {error.verify_message}"[:300]
+    return (str(error.reason) if error.reason else str(error))[:300]
