@@ -63,6 +63,16 @@ def _parser() -> argparse.ArgumentParser:
         "--strict-calls", action="store_true",
         help="answer 404 for call_ids nobody registered through the control API",
     )
+    simulate.add_argument(
+        "--tls", action="store_true",
+        help="serve call control over https and the sideband over wss, as OpenAI does, with a "
+        "certificate of a new test CA (the control API stays plain http)",
+    )
+    simulate.add_argument(
+        "--ca-file", type=Path, default=None, metavar="PATH",
+        help="with --tls: write the test CA's certificate (PEM) to PATH for clients to trust "
+        "(append it to a copy of the system bundle and name that in callvisor's SSL_CERT_FILE)",
+    )
     tenants = commands.add_parser("tenants", help="tenant configuration tools")
     tenant_commands = tenants.add_subparsers(dest="tenants_command", metavar="SUBCOMMAND", required=True)
     check = tenant_commands.add_parser(
@@ -99,7 +109,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     command = args.command or "serve"
     if command == "serve":
         return _serve()
@@ -110,11 +121,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "simulate":
         from .simulate import run_simulator
 
+        if args.ca_file is not None and not args.tls:
+            parser.error("--ca-file needs --tls")
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
             trio.run(
                 partial(
                     run_simulator, host=args.host, control_port=args.control_port,
                     api_key=args.api_key, strict_calls=args.strict_calls,
+                    tls=args.tls, ca_file=args.ca_file,
                 )
             )
         return 0

@@ -1,7 +1,8 @@
 """``callvisor demo``: every intake and call-lifecycle scenario against the simulated platform.
 
 Starts the simulated OpenAI platform and a real callvisor (``config/examples/tenants.yaml``) on
-free loopback ports, places one call per scenario, and prints a table: scenario, expected
+free loopback ports, over TLS as in production (call control over https, the sideband over wss,
+the platform's test CA trusted through ``SSL_CERT_FILE``), places one call per scenario, and prints a table: scenario, expected
 outcome, the HTTP response callvisor gave, what the platform received, and the log events.
 It ends with the live actor tree and the capacity, which must be back at zero.  Exit status 0
 only when every scenario ended as expected.
@@ -377,7 +378,13 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
     logs = LogTap()
     results: list[tuple[str, str, Observed]] = []
     with logs.installed():
-        async with open_platform() as platform:
+        # Over TLS, as production: https call control and a wss sideband with a test CA's
+        # certificate, trusted through SSL_CERT_FILE (the system bundle plus that CA).
+        async with open_platform(tls=True) as platform:
+            out.write(
+                f"simulated OpenAI platform: {platform.base_url} and {platform.realtime_url}\n"
+                f"callvisor trusts it through SSL_CERT_FILE={platform.tls.trust_bundle if platform.tls else ''}\n\n"
+            )
             settings = settings_for(
                 platform,
                 signer,

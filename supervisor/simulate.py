@@ -20,7 +20,10 @@ does, and a small control API on a third port to script it and read what it saw:
 ================================  ==========================================================
 
 By default every call_id is known (``--strict-calls`` turns that off), so a webhook posted by
-another tool can be accepted without registering the call first.
+another tool can be accepted without registering the call first.  ``--tls`` serves the REST API
+over https and the sideband over wss, as OpenAI does, with a certificate of a test CA made at
+start (valid for 127.0.0.1, localhost, ::1 and ``--host``); ``--ca-file PATH`` writes that CA's
+certificate for clients.  The control API stays plain http.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import logging
 import math
 import sys
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -38,7 +42,8 @@ from hypercorn.trio import serve
 from quart import request
 from quart_trio import QuartTrio
 
-from .testing import SimulatedPlatform, serve_platform
+from ._platform_tls import LOOPBACK_NAMES
+from .testing import PlatformTls, SimulatedPlatform, serve_platform
 
 
 def create_control_app(platform: SimulatedPlatform) -> QuartTrio:
@@ -167,9 +172,27 @@ def create_control_app(platform: SimulatedPlatform) -> QuartTrio:
     return app
 
 
-async def run_simulator(*, host: str, control_port: int, api_key: str | None, strict_calls: bool) -> None:
-    """Serve the platform and its control API until cancelled (Ctrl-C)."""
-    platform = SimulatedPlatform(api_key=api_key)
+async def run_simulator(
+    *,
+    host: str,
+    control_port: int,
+    api_key: str | None,
+    strict_calls: bool,
+    tls: bool = False,
+    ca_file: Path | None = None,
+) -> None:
+    """Serve the platform and its control API until cancelled (Ctrl-C).
+
+    With ``tls``, REST and the sideband are served over https/wss with a new test CA's
+    certificate, valid for the loopback names and ``host``; ``ca_file`` receives that CA.
+    """
+    platform_tls = None
+    if tls:
+        names = LOOPBACK_NAMES if host in LOOPBACK_NAMES else (*LOOPBACK_NAMES, host)
+        platform_tls = PlatformTls(hostnames=names)
+        if ca_file is not None:
+            platform_tls.write_ca(ca_file)
+    platform = SimulatedPlatform(api_key=api_key, tls=platform_tls or False)
     platform.accept_unknown_calls = not strict_calls
     async with trio.open_nursery() as nursery:
         await nursery.start(partial(serve_platform, platform, host=host))
@@ -185,6 +208,7 @@ async def run_simulator(*, host: str, control_port: int, api_key: str | None, st
                     "realtime_url": platform.realtime_url,
                     "control_url": control[0],
                     "api_key": platform.api_key,
+                    "ca_file": None if ca_file is None else str(ca_file),
                 }
             ),
             flush=True,

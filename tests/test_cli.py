@@ -249,6 +249,15 @@ def test_help_lists_every_setting() -> None:
         assert command in result.stdout
 
 
+def test_simulate_ca_file_without_tls_is_a_usage_error(tmp_path: Path) -> None:
+    """`simulate --ca-file` alone: exit 2, a usage line, and no file written."""
+    result = callvisor("simulate", "--ca-file", str(tmp_path / "ca.pem"))
+    assert result.returncode == 2
+    assert "--ca-file needs --tls" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "ca.pem").exists()
+
+
 def test_unknown_command_is_a_usage_error() -> None:
     """An unknown command exits 2 with argparse's usage line, not a traceback."""
     result = callvisor("bogus")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import pytest
 import trio
 
 from config.settings import Settings
@@ -17,11 +19,25 @@ from supervisor.testing import WebhookSigner, incoming_call_event, new_secret, p
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_a_separate_simulator_serves_a_whole_call() -> None:
-    """Webhook → accept seen by the simulator; a scripted tool call; caller hangup ends the call."""
+def system_bundle_with(ca_file: Path, bundle: Path) -> Path:
+    """The system's CA bundle with ``ca_file`` appended, written to ``bundle``."""
+    system = Path(ssl.get_default_verify_paths().openssl_cafile).read_bytes()
+    bundle.write_bytes(system + b"\n" + ca_file.read_bytes())
+    return bundle
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plaintext", "tls"])
+async def test_a_separate_simulator_serves_a_whole_call(tls: bool, tmp_path: Path) -> None:
+    """Webhook → accept seen by the simulator; a scripted tool call; caller hangup ends the call.
+
+    With ``--tls --ca-file``, callvisor trusts the written CA as production would a private CA:
+    SSL_CERT_FILE names a copy of the system bundle with the CA appended.
+    """
     signer = WebhookSigner(new_secret())
+    ca_file = tmp_path / "ca.pem"
+    tls_args = ["--tls", "--ca-file", str(ca_file)] if tls else []
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "supervisor.cli", "simulate", "--api-key", "sk-sim-test"],
+        [sys.executable, "-m", "supervisor.cli", "simulate", "--api-key", "sk-sim-test", *tls_args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )
     try:
@@ -31,8 +47,15 @@ async def test_a_separate_simulator_serves_a_whole_call() -> None:
             while not first_line.endswith(b"\n"):
                 first_line += await process.stdout.receive_some(4096)
             urls = json.loads(first_line)
+            trust = {}
+            if tls:
+                assert urls["base_url"].startswith("https://")
+                assert urls["realtime_url"].startswith("wss://")
+                assert urls["ca_file"] == str(ca_file)
+                trust = {"SSL_CERT_FILE": str(system_bundle_with(ca_file, tmp_path / "bundle.pem"))}
             settings = Settings.from_env(
                 {
+                    **trust,
                     "OPENAI_API_KEY": urls["api_key"],
                     "OPENAI_WEBHOOK_SECRET": signer.secret,
                     "OPENAI_BASE_URL": urls["base_url"],
