@@ -45,9 +45,9 @@ bench: $(BENCH_STAMP)
 
 # Written to a temporary file first so that a failed rendering leaves the page as it was.
 docs: venv
-	$(BIN)/python -m supervisor.docs > docs/troubleshooting.md.tmp
+	$(BIN)/python -m supervisor.commands.docs > docs/troubleshooting.md.tmp
 	mv docs/troubleshooting.md.tmp docs/troubleshooting.md
-	$(BIN)/python -m supervisor.docs --readme README.md
+	$(BIN)/python -m supervisor.commands.docs --readme README.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info

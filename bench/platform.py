@@ -36,9 +36,8 @@ from hypercorn.trio import serve
 
 from bench.stats import summary_ms
 from bench.sysinfo import raise_fd_limit
-from supervisor._platform_rest import RecordedRequest
 from supervisor.asgi import answer_lifespan
-from supervisor.testing import SimulatedCall, SimulatedPlatform, serve_platform
+from supervisor.testing import RecordedRequest, SimulatedCall, SimulatedPlatform, serve_platform
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

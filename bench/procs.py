@@ -129,7 +129,7 @@ def start_service(
         "LOG_LEVEL": "INFO",
         **(env or {}),
     }
-    command = [*wrapper] if wrapper else python("-m", "supervisor.cli")
+    command = [*wrapper] if wrapper else python("-m", "supervisor.commands.cli")
     proc = Proc(name, [*command, "serve"], run_dir, environment)
     started = proc.first_json_line(proc.stderr_path, contains='"service_started"')
     return proc, started["public"], started["admin"]

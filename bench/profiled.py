@@ -151,7 +151,7 @@ class Recorder:
 def main() -> int:
     out = Path(sys.argv[1])
     command = sys.argv[2:]
-    from supervisor.cli import main as callvisor
+    from supervisor.commands.cli import main as callvisor
 
     recorder = Recorder(out)
     signal.signal(signal.SIGUSR1, recorder.start)

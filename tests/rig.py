@@ -17,16 +17,18 @@ import attrs
 import httpx
 import trio
 
-from supervisor.harness import LogTap, open_callvisor, settings_for
 from supervisor.service import ServiceInfo
 from supervisor.testing import (
+    LogTap,
     PlatformTls,
     SimulatedPlatform,
     WebhookSigner,
     incoming_call_event,
     new_secret,
+    open_callvisor,
     open_platform,
     place_call,
+    settings_for,
 )
 
 ACME = "sip:+18005551212@sip.example.com"

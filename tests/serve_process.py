@@ -18,8 +18,7 @@ from typing import Any
 
 import trio
 
-from supervisor.harness import EXAMPLE_TENANTS
-from supervisor.testing import SimulatedPlatform, WebhookSigner
+from supervisor.testing import EXAMPLE_TENANTS, SimulatedPlatform, WebhookSigner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,7 +78,7 @@ def serve_environment(platform: SimulatedPlatform, signer: WebhookSigner, **extr
 @asynccontextmanager
 async def open_serve_process(env: dict[str, str]) -> AsyncIterator[ServiceProcess]:
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "supervisor.cli", "serve"],
+        [sys.executable, "-m", "supervisor.commands.cli", "serve"],
         cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
     )
     service = ServiceProcess(process)

@@ -40,10 +40,10 @@ tenants:
 
 
 def callvisor(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m supervisor.cli ARGS`` in the repo with only PATH, LANG and ``env`` set."""
+    """Run ``python -m supervisor.commands.cli ARGS`` in the repo with only PATH, LANG and ``env`` set."""
     environ = {"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "supervisor.cli", *args],
+        [sys.executable, "-m", "supervisor.commands.cli", *args],
         cwd=ROOT,
         env={**environ, **env},
         capture_output=True,

@@ -7,7 +7,7 @@ import pytest
 
 from actors.events import EVENTS
 from config.errors import ApplicationError
-from supervisor.docs import load_sip_status, render_troubleshooting
+from supervisor.commands.docs import load_sip_status, render_troubleshooting
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "troubleshooting.md"
 

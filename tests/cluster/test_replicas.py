@@ -21,15 +21,17 @@ import trio.testing
 
 from config.mongo_store import MongoStore
 from supervisor.cluster import SLOTS, cluster_coordination, ensure_cluster_indexes
-from supervisor.harness import LogTap, open_callvisor, settings_for
 from supervisor.service import ServiceInfo
 from supervisor.testing import (
+    LogTap,
     SimulatedPlatform,
     WebhookSigner,
     incoming_call_event,
     new_secret,
+    open_callvisor,
     open_platform,
     place_call,
+    settings_for,
 )
 
 LEASE_TTL_S = 30.0

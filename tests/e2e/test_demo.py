@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from supervisor.demo import SCENARIOS, run_demo
+from supervisor.commands.demo import SCENARIOS, run_demo
 
 
 async def test_the_demo_passes_every_scenario_over_tls() -> None:

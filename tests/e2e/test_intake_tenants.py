@@ -14,7 +14,7 @@ import trio
 import trio.testing
 import yaml
 
-from supervisor.harness import EXAMPLE_TENANTS
+from supervisor.testing import EXAMPLE_TENANTS
 from tests.rig import ACME, HOOLI, INITECH, PIEDPIPER, UMBRELLA, UNROUTED, WAIT_S, Rig
 
 

@@ -66,7 +66,7 @@ async def test_bad_settings_exit_two_without_starting() -> None:
     """Bad settings: exit status 2, one line per problem, nothing served."""
     env = {"PATH": os.environ.get("PATH", ""), "MAX_CONCURRENT_CALLS": "lots"}
     result = await trio.run_process(
-        [sys.executable, "-m", "supervisor.cli", "serve"], cwd=ROOT, env=env,
+        [sys.executable, "-m", "supervisor.commands.cli", "serve"], cwd=ROOT, env=env,
         capture_stdout=True, capture_stderr=True, check=False,
     )
     assert result.returncode == 2

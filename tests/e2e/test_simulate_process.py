@@ -13,8 +13,15 @@ import pytest
 import trio
 
 from config.settings import Settings
-from supervisor.harness import EXAMPLE_TENANTS, LogTap, open_callvisor
-from supervisor.testing import WebhookSigner, incoming_call_event, new_secret, place_call
+from supervisor.testing import (
+    EXAMPLE_TENANTS,
+    LogTap,
+    WebhookSigner,
+    incoming_call_event,
+    new_secret,
+    open_callvisor,
+    place_call,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,7 +44,7 @@ async def test_a_separate_simulator_serves_a_whole_call(tls: bool, tmp_path: Pat
     ca_file = tmp_path / "ca.pem"
     tls_args = ["--tls", "--ca-file", str(ca_file)] if tls else []
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "supervisor.cli", "simulate", "--api-key", "sk-sim-test", *tls_args],
+        [sys.executable, "-m", "supervisor.commands.cli", "simulate", "--api-key", "sk-sim-test", *tls_args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )
     try:

@@ -22,13 +22,16 @@ from config.mongo_source import MongoTenantSource
 from config.mongo_store import FAIL_FAST_S, MongoStore
 from config.prompts import DOWNTIME_GREETING, DOWNTIME_PROMPT
 from config.tenants_file import FileTenantSource
-from supervisor.harness import EXAMPLE_TENANTS, LogTap, open_callvisor, settings_for
 from supervisor.testing import (
+    EXAMPLE_TENANTS,
+    LogTap,
     WebhookSigner,
     incoming_call_event,
     new_secret,
+    open_callvisor,
     open_platform,
     place_call,
+    settings_for,
 )
 from tests.serve_process import open_serve_process, serve_environment
 

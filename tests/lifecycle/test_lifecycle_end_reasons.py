@@ -15,7 +15,7 @@ import trio
 import trio.testing
 import yaml
 
-from supervisor.harness import EXAMPLE_TENANTS
+from supervisor.testing import EXAMPLE_TENANTS
 from tests.rig import WAIT_S
 
 if TYPE_CHECKING:

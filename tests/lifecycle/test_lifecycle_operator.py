@@ -10,7 +10,7 @@ import trio.testing
 
 from config.errors import SettingsError
 from config.settings import Settings
-from supervisor.harness import EXAMPLE_TENANTS
+from supervisor.testing import EXAMPLE_TENANTS
 
 if TYPE_CHECKING:
     from tests.lifecycle.conftest import Driver, ToolEndpoint

@@ -17,7 +17,7 @@ import trio.testing
 
 from config.mongo import MongoStore, MongoTenantSource, import_tenants
 from config.tenants_file import FileTenantSource
-from supervisor.cli import print_import_report, print_tenants_check, print_tenants_list
+from supervisor.commands.cli import print_import_report, print_tenants_check, print_tenants_list
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "examples" / "tenants.yaml"
@@ -29,7 +29,7 @@ def callvisor(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "CALLVISOR_"))
     }
     return subprocess.run(
-        [sys.executable, "-m", "supervisor.cli", *args],
+        [sys.executable, "-m", "supervisor.commands.cli", *args],
         cwd=ROOT,
         env=base | env,
         capture_output=True,

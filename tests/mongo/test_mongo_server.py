@@ -86,7 +86,7 @@ def test_cli_import_list_and_check(database: str) -> None:
 
     def callvisor(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "supervisor.cli", "tenants", *args],
+            [sys.executable, "-m", "supervisor.commands.cli", "tenants", *args],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
         )
 

@@ -4,7 +4,7 @@ Hypothesis writes a *program*: a list of steps (new calls to acme, globex or an 
 sidebands that come up late or never, redeliveries and concurrent duplicates, scripted accept
 500/404, tool calls that work, fail, hang, end or transfer the call, caller and operator hangups,
 and a drain).  Each example runs the program in its own ``trio.run`` on a ``MockClock`` against
-the real service and the simulated platform on loopback (``supervisor.harness``).
+the real service and the simulated platform on loopback (``supervisor.testing``).
 
 The runner keeps a small model (which calls exist, which are live, which accept failures are
 scripted) to predict each HTTP answer and call end, and skips steps that make no sense in the
@@ -32,16 +32,18 @@ from attrs import define, field, frozen
 from hypothesis import event, example, given, note, settings, target
 from hypothesis import strategies as st
 
-from supervisor.harness import LogTap, open_callvisor, settings_for
 from supervisor.service import ServiceInfo
 from supervisor.supervisor import Supervisor
 from supervisor.testing import (
+    LogTap,
     SimulatedPlatform,
     WebhookSigner,
     incoming_call_event,
     new_secret,
+    open_callvisor,
     open_platform,
     place_call,
+    settings_for,
 )
 
 PROFILE = "thorough" if os.environ.get("HYPOTHESIS_PROFILE") == "thorough" else "no-leaks"

@@ -1,4 +1,4 @@
-"""Run a real callvisor service against a simulated platform, in-process, on loopback.
+"""Run a real callvisor service against a simulated platform, in-process (private; see supervisor.testing).
 
 Used by the tests, ``callvisor demo`` and the benchmarks: the service is the production
 :class:`~supervisor.service.Service` with its HTTP servers on ephemeral ports; only the
@@ -23,12 +23,13 @@ from config.settings import Settings
 from config.source import TenantSource
 from config.tenants_file import FileTenantSource
 
-from .cluster import Coordination
-from .logs import JsonFormatter
-from .service import ServiceInfo, open_service
-from .testing import SimulatedPlatform, WebhookSigner
+from ..cluster import Coordination
+from ..logs import JsonFormatter
+from ..service import ServiceInfo, open_service
+from ._platform import SimulatedPlatform
+from ._webhooks import WebhookSigner
 
-EXAMPLE_TENANTS = Path(__file__).resolve().parent.parent / "config" / "examples" / "tenants.yaml"
+EXAMPLE_TENANTS = Path(__file__).resolve().parents[2] / "config" / "examples" / "tenants.yaml"
 
 
 def settings_for(

@@ -42,8 +42,7 @@ from hypercorn.trio import serve
 from quart import request
 from quart_trio import QuartTrio
 
-from ._platform_tls import LOOPBACK_NAMES
-from .testing import PlatformTls, SimulatedPlatform, serve_platform
+from ..testing import PlatformTls, SimulatedPlatform, serve_platform
 
 
 def create_control_app(platform: SimulatedPlatform) -> QuartTrio:
@@ -68,7 +67,7 @@ def create_control_app(platform: SimulatedPlatform) -> QuartTrio:
             "base_url": platform.base_url,
             "realtime_url": platform.realtime_url,
             "api_key": platform.api_key,
-            "calls": {call_id: call.state for call_id, call in platform._calls.items()},
+            "calls": {call_id: call.state for call_id, call in platform.calls.items()},
             "open_sidebands": platform.open_sidebands(),
             "pending_scripts": platform.pending_scripts(),
         }
@@ -85,7 +84,7 @@ def create_control_app(platform: SimulatedPlatform) -> QuartTrio:
 
     @app.get("/calls/<call_id>/events")
     async def events(call_id: str) -> tuple[dict[str, Any], int]:
-        if call_id not in platform._calls:
+        if call_id not in platform.calls:
             return {"error": "unknown call"}, 404
         return {"events": platform.sideband_events(call_id)}, 200
 
@@ -188,7 +187,8 @@ async def run_simulator(
     """
     platform_tls = None
     if tls:
-        names = LOOPBACK_NAMES if host in LOOPBACK_NAMES else (*LOOPBACK_NAMES, host)
+        loopback = PlatformTls.LOOPBACK_NAMES
+        names = loopback if host in loopback else (*loopback, host)
         platform_tls = PlatformTls(hostnames=names)
         if ca_file is not None:
             platform_tls.write_ca(ca_file)

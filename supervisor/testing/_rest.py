@@ -4,7 +4,7 @@
 small ASGI app.  A request is answered in this order:
 
 1. recorded (every request, whatever its fate);
-2. 401 ``invalid_api_key`` unless ``Authorization: Bearer <platform.api_key>``;
+2. 401 ``invalid_api_key`` unless ``Authorization: Bearer <api_key>``;
 3. the first matching scripted delay is slept (``trio.sleep``: the test's clock);
 4. the first matching scripted failure answers with its status;
 5. 404 ``call_not_found`` for a call the platform never heard of, or one that ended;
@@ -29,86 +29,22 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import trio
-from attrs import define, frozen
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
-from .asgi import answer_lifespan
+from ..asgi import answer_lifespan
+from ._sideband import expect_call
+from ._state import CALL_ACTIONS, PlatformState, RecordedRequest
 
-if TYPE_CHECKING:
-    from .testing import SimulatedPlatform
-
-#: The call-control actions, in the order a call usually meets them.
-CALL_ACTIONS = ("accept", "reject", "hangup", "refer")
 _PREFIX = "/v1/realtime/calls/"
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-
-
-@frozen(kw_only=True)
-class RecordedRequest:
-    """One call-control request as the platform received it."""
-
-    action: str
-    call_id: str
-    #: The parsed JSON body, or None when it was empty or not a JSON object.
-    body: dict[str, Any] | None
-    #: Header names lower-cased.
-    headers: dict[str, str]
-    #: ``trio.current_time()`` on arrival.
-    at: float
-    #: The client's ``host:port``: one per connection, so a kept-alive connection's requests share it.
-    client: str = ""
-
-
-@define(kw_only=True)
-class Script:
-    """One scripted misbehaviour, consumed ``times`` times."""
-
-    effect: str  # "fail" or "delay"
-    action: str  # a call action, or "connect" for the sideband handshake
-    call_id: str | None
-    status: int = 500
-    seconds: float = 0.0
-    times: int = 1
-
-    def matches(self, effect: str, action: str, call_id: str) -> bool:
-        return self.effect == effect and self.action == action and self.call_id in (None, call_id)
-
-    def describe(self) -> str:
-        what = f"status={self.status}" if self.effect == "fail" else f"seconds={self.seconds}"
-        return f"{self.effect} {self.action} call_id={self.call_id or '*'} {what} x{self.times}"
-
-
-class ScriptBook:
-    """Scripted failures and delays, each consumed first-in first-out."""
-
-    def __init__(self) -> None:
-        self._scripts: list[Script] = []
-
-    def add(self, script: Script) -> None:
-        if script.times < 1:
-            raise ValueError("times must be at least 1")
-        self._scripts.append(script)
-
-    def take(self, effect: str, action: str, call_id: str) -> Script | None:
-        """Consume one use of the first script that matches, if any."""
-        for script in self._scripts:
-            if script.matches(effect, action, call_id):
-                script.times -= 1
-                if script.times == 0:
-                    self._scripts.remove(script)
-                return script
-        return None
-
-    def pending(self) -> list[str]:
-        return [script.describe() for script in self._scripts]
 
 
 def _error(
@@ -118,7 +54,7 @@ def _error(
 
 
 async def answer(
-    platform: SimulatedPlatform,
+    state: PlatformState,
     action: str,
     call_id: str,
     raw_body: bytes,
@@ -131,7 +67,7 @@ async def answer(
     except ValueError:
         parsed = None
     body = parsed if isinstance(parsed, dict) else None
-    platform._record_request(
+    state.record_request(
         RecordedRequest(
             action=action,
             call_id=call_id,
@@ -141,16 +77,16 @@ async def answer(
             client=client,
         )
     )
-    if headers.get("authorization") != f"Bearer {platform.api_key}":
+    if headers.get("authorization") != f"Bearer {state.api_key}":
         return 401, _error("invalid_api_key", "Incorrect API key provided.")
-    if (delay := platform._scripts.take("delay", action, call_id)) is not None:
+    if (delay := state.scripts.take("delay", action, call_id)) is not None:
         await trio.sleep(delay.seconds)
-    if (failure := platform._scripts.take("fail", action, call_id)) is not None:
+    if (failure := state.scripts.take("fail", action, call_id)) is not None:
         return failure.status, _error("scripted_failure", "Scripted failure.", kind="server_error")
 
-    call = platform._calls.get(call_id)
-    if call is None and platform.accept_unknown_calls:
-        call = platform.expect_call(call_id)
+    call = state.calls.get(call_id)
+    if call is None and state.accept_unknown_calls:
+        call = expect_call(state, call_id)
     allowed = ("accepted",) if action == "refer" else ("incoming", "accepted")
     if call is None or call.state not in allowed:
         return 404, _error("call_not_found", f"No call found with id '{call_id}'.")
@@ -173,7 +109,7 @@ async def answer(
         call._end("rejected")
     elif action == "hangup":
         call._end("hangup")
-        platform._spawn(
+        state.spawn(
             partial(call._close_after, 0.0, "hangup"), name=f"platform:hangup:{call_id}"
         )
     else:
@@ -185,9 +121,9 @@ async def answer(
                 param="target_uri",
             )
         call.refer_target = target
-        if platform.refer_closes_after_s is not None:
-            platform._spawn(
-                partial(call._close_after, platform.refer_closes_after_s, "refer"),
+        if state.refer_closes_after_s is not None:
+            state.spawn(
+                partial(call._close_after, state.refer_closes_after_s, "refer"),
                 name=f"platform:refer:{call_id}",
             )
     return 200, None
@@ -196,8 +132,8 @@ async def answer(
 class CallControlApp:
     """The ASGI app: routes call-control POSTs to :func:`answer`."""
 
-    def __init__(self, platform: SimulatedPlatform) -> None:
-        self._platform = platform
+    def __init__(self, state: PlatformState) -> None:
+        self._state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -225,7 +161,7 @@ class CallControlApp:
         }
         peer = scope.get("client")
         client = f"{peer[0]}:{peer[1]}" if peer else ""
-        status, payload = await answer(self._platform, route[1], route[0], raw_body, headers, client)
+        status, payload = await answer(self._state, route[1], route[0], raw_body, headers, client)
         await _respond(send, status, payload)
 
 
@@ -251,7 +187,7 @@ async def _respond(send: Send, status: int, payload: dict[str, Any] | None) -> N
 
 
 async def serve_call_control(
-    platform: SimulatedPlatform,
+    state: PlatformState,
     host: str,
     *,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
@@ -263,9 +199,9 @@ async def serve_call_control(
     config.errorlog = logging.getLogger("supervisor.testing.platform")
     async with trio.open_nursery() as nursery:
         with contextlib.ExitStack() as files:
-            if platform.tls is not None:  # https: hypercorn reads the key and chain at start
-                config.certfile = config.keyfile = files.enter_context(platform.tls.server_pem_file())
+            if state.tls is not None:  # https: hypercorn reads the key and chain at start
+                config.certfile = config.keyfile = files.enter_context(state.tls.server_pem_file())
             binds: list[str] = await nursery.start(
-                partial(serve, cast(Any, CallControlApp(platform)), config, mode="asgi")
+                partial(serve, cast(Any, CallControlApp(state)), config, mode="asgi")
             )
         task_status.started(binds[0])

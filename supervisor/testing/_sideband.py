@@ -13,18 +13,14 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import trio
 import trio_websocket
 
-if TYPE_CHECKING:
-    from .testing import SimulatedPlatform
-
-T = TypeVar("T")
+from ._state import PlatformState
 
 #: How long the platform waits for a websocket handshake, or for a close handshake to finish.
 HANDSHAKE_TIMEOUT_S = 10.0
@@ -36,23 +32,6 @@ REALTIME_PATH = "/v1/realtime"
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(10)}"
-
-
-class ChangeSignal:
-    """Wakes every waiter whenever the platform's recorded state changes."""
-
-    def __init__(self) -> None:
-        self._event = trio.Event()
-
-    def notify(self) -> None:
-        self._event.set()
-        self._event = trio.Event()
-
-    async def wait_for(self, probe: Callable[[], T | None]) -> T:
-        """Block until ``probe()`` returns something other than None, and return it."""
-        while (found := probe()) is None:
-            await self._event.wait()
-        return found
 
 
 class _Connection:
@@ -79,7 +58,7 @@ class SimulatedCall:
     ``trio.fail_after`` in tests.
     """
 
-    def __init__(self, call_id: str, platform: SimulatedPlatform) -> None:
+    def __init__(self, call_id: str, state: PlatformState) -> None:
         self.call_id = call_id
         #: ``"incoming"``, ``"accepted"`` or ``"ended"``.
         self.state = "incoming"
@@ -89,8 +68,8 @@ class SimulatedCall:
         self.accept_body: dict[str, Any] | None = None
         #: ``target_uri`` of the last refer the platform answered 200.
         self.refer_target: str | None = None
-        self._platform = platform
-        self._changes = platform._changes
+        self._state = state
+        self._changes = state.changes
         self._events: list[dict[str, Any]] = []
         self._live: list[_Connection] = []
         self._session: dict[str, Any] = {}
@@ -231,7 +210,7 @@ class SimulatedCall:
         ``duration_s`` defaults to ``platform.audio_duration_s``; the wait is ``trio.sleep``.
         """
         if duration_s is None:
-            duration_s = self._platform.audio_duration_s
+            duration_s = self._state.audio_duration_s
         response_id = new_id("resp")
         await self.send(_audio_event("output_audio_buffer.started", response_id))
         await trio.sleep(duration_s)
@@ -302,19 +281,24 @@ class SimulatedCall:
     def _attach(self, conn: _Connection) -> None:
         self._live.append(conn)
         self._changes.notify()
+        if self._state.on_attached is not None:
+            self._state.on_attached(self)
 
     def _detach(self, conn: _Connection) -> None:
         self._live.remove(conn)
         self._changes.notify()
 
     def _record(self, event: dict[str, Any]) -> None:
-        self._events.append(event)
-        self._changes.notify()
+        if self._state.record:
+            self._events.append(event)
+            self._changes.notify()
+        if self._state.on_client_event is not None:
+            self._state.on_client_event(self, event)
 
     async def _react(self, conn: _Connection, event: dict[str, Any]) -> None:
         """What the simulated model does with a client event (most need nothing)."""
         kind = event.get("type")
-        if kind == "response.create" and self._platform.auto_audio:
+        if kind == "response.create" and self._state.auto_audio:
             conn.nursery.start_soon(self._answer, conn, name=f"sideband:{self.call_id}:response")
         elif kind == "session.update":
             session = event.get("session")
@@ -352,17 +336,26 @@ class SimulatedCall:
             )
             await send(json.dumps(_audio_event("output_audio_buffer.started", response_id)))
             await send(json.dumps(_response_event("response.done", response_id, "completed", [])))
-            await trio.sleep(self._platform.audio_duration_s)
+            await trio.sleep(self._state.audio_duration_s)
             await send(json.dumps(_audio_event("output_audio_buffer.stopped", response_id)))
         except trio_websocket.ConnectionClosed:
             return
+
+
+def expect_call(state: PlatformState, call_id: str) -> SimulatedCall:
+    """The call ``call_id``, made known (as its webhook would) if it was not."""
+    call = state.calls.get(call_id)
+    if call is None:
+        call = state.calls[call_id] = SimulatedCall(call_id, state)
+        state.changes.notify()
+    return call
 
 
 # -- the websocket server ------------------------------------------------------------------
 
 
 async def serve_sideband(
-    platform: SimulatedPlatform,
+    state: PlatformState,
     host: str,
     *,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
@@ -373,16 +366,16 @@ async def serve_sideband(
     """
     async with trio.open_nursery() as connections:
         listeners = await connections.start(
-            partial(trio.serve_tcp, partial(_handle_stream, platform), 0, host=host)
+            partial(trio.serve_tcp, partial(_handle_stream, state), 0, host=host)
         )
         task_status.started(listeners[0].socket.getsockname()[1])
 
 
-async def _handle_stream(platform: SimulatedPlatform, tcp: trio.SocketStream) -> None:
+async def _handle_stream(state: PlatformState, tcp: trio.SocketStream) -> None:
     """One TCP connection: TLS (wss), handshake, conversation, then a bounded close."""
     stream: trio.abc.Stream = tcp
-    if platform.tls is not None:
-        stream = trio.SSLStream(tcp, platform.tls.server_context(), server_side=True, https_compatible=True)
+    if state.tls is not None:
+        stream = trio.SSLStream(tcp, state.tls.server_context(), server_side=True, https_compatible=True)
         with trio.move_on_after(HANDSHAKE_TIMEOUT_S) as late:
             try:
                 await stream.do_handshake()
@@ -401,7 +394,7 @@ async def _handle_stream(platform: SimulatedPlatform, tcp: trio.SocketStream) ->
                 request = await trio_websocket.wrap_server_stream(
                     nursery, stream, max_message_size=MAX_MESSAGE_BYTES
                 )
-                call = await _admit(platform, request)
+                call = await _admit(state, request)
                 if call is not None:
                     ws = await request.accept()
             if call is None or ws is None:
@@ -455,26 +448,26 @@ async def _converse(call: SimulatedCall, conn: _Connection) -> None:
 
 
 async def _admit(
-    platform: SimulatedPlatform, request: trio_websocket.WebSocketRequest
+    state: PlatformState, request: trio_websocket.WebSocketRequest
 ) -> SimulatedCall | None:
     """The call this handshake may attach to; otherwise reject it and return None."""
     url = urlsplit(request.path)
     call_ids = parse_qs(url.query).get("call_id", [])
     call_id = call_ids[0] if call_ids else None
     headers = {name.lower(): value for name, value in request.headers}
-    call = platform._calls.get(call_id) if call_id else None
-    if headers.get(b"authorization") != f"Bearer {platform.api_key}".encode():
+    call = state.calls.get(call_id) if call_id else None
+    if headers.get(b"authorization") != f"Bearer {state.api_key}".encode():
         status, code = 401, "invalid_api_key"
     elif url.path != REALTIME_PATH or call_id is None:
         status, code = 404, "not_found"
-    elif script := platform._scripts.take("fail", "connect", call_id):
+    elif script := state.scripts.take("fail", "connect", call_id):
         status, code = script.status, "call_id_not_found"
     elif call is None or call.state != "accepted":
         status, code = 404, "call_id_not_found"
     else:
-        platform._record_handshake(call_id, 101)
+        state.record_handshake(call_id, 101)
         return call
-    platform._record_handshake(call_id, status)
+    state.record_handshake(call_id, status)
     body = {"error": {"type": "invalid_request_error", "code": code, "message": code}}
     await request.reject(
         status,

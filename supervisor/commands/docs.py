@@ -4,7 +4,7 @@ The page is never edited by hand: change :data:`actors.events.EVENTS` (or an err
 run ``make docs``.  ``tests/test_docs.py`` fails while the file and the rendering differ.  The
 output is deterministic (no timestamps, registry order), so a diff shows exactly what changed.
 
-``python -m supervisor.docs`` prints the page.
+``python -m supervisor.commands.docs`` prints the page.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from actors.events import EVENTS, Event
 from actors.log import LOGGER_NAME, RECORD_ATTR, render_error
 from config.errors import ApplicationError, TenantNotConfiguredError
 
-from .logs import QUIET_LOGGERS, JsonFormatter
+from ..logs import QUIET_LOGGERS, JsonFormatter
 
 CATALOGUE_MARK = "★"
 

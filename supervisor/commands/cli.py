@@ -33,7 +33,7 @@ from config.settings import Settings, read_variables, render_settings_help
 from config.source import TenantSource
 from config.tenants_file import FileTenantSource
 
-from .logs import configure_logging
+from ..logs import configure_logging
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
         help="serve the simulated OpenAI platform as a process of its own",
         description="Serves OpenAI's call-control REST API and sideband websocket, simulated, "
         "plus a control API to script failures and read what it received (see "
-        "supervisor/simulate.py). Prints one JSON line with base_url, realtime_url, "
+        "supervisor/commands/simulate.py). Prints one JSON line with base_url, realtime_url, "
         "control_url and api_key, then serves until interrupted.",
     )
     simulate.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -167,7 +167,7 @@ def _serve() -> int:
     if source is not None:
         for problem in source.load_problems:
             log_event(logging.WARNING, "tenants_file_problem", "tenants file entry not loaded", problem=problem)
-    from .service import run_service
+    from ..service import run_service
 
     trio.run(run_service, settings, source, tls)
     return 0

@@ -44,6 +44,9 @@ class PlatformTls:
     not match (a test of host name checks); ``ca`` shares one CA between platforms.
     """
 
+    #: The default ``hostnames``: the loopback addresses a platform serves on.
+    LOOPBACK_NAMES = LOOPBACK_NAMES
+
     def __init__(self, *, hostnames: Sequence[str] = LOOPBACK_NAMES, ca: trustme.CA | None = None) -> None:
         module = _trustme()
         self.ca: trustme.CA = ca or module.CA()  # type: ignore[attr-defined]

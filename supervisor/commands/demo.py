@@ -25,15 +25,17 @@ import httpx2
 import trio
 from attrs import define, field
 
-from .harness import LogTap, open_callvisor, settings_for
-from .service import ServiceInfo
-from .testing import (
+from ..service import ServiceInfo
+from ..testing import (
+    LogTap,
     SimulatedPlatform,
     WebhookSigner,
     incoming_call_event,
     new_secret,
+    open_callvisor,
     open_platform,
     place_call,
+    settings_for,
 )
 
 ACME = "sip:+18005551212@sip.example.com"

@@ -1,0 +1,100 @@
+"""A simulated OpenAI platform for tests, demos and benchmarks, public like ``trio.testing``.
+
+Everything here talks over real loopback sockets, so the code under test uses its production
+clients unmodified: the openai SDK for call control and trio-websocket for the sideband.
+
+A test against the service under test (``service_url`` is wherever it serves its public app,
+configured with ``signer.secret``, ``platform.api_key``, ``platform.base_url`` and
+``platform.realtime_url``)::
+
+    async def test_greets_the_caller(mock_clock):
+        signer = WebhookSigner(new_secret())
+        async with open_platform() as platform:
+            ...  # start the service under test, pointed at the platform
+            event = incoming_call_event("rtc_1")
+            with trio.fail_after(10):
+                response = await place_call(service_url, signer, event, platform=platform)
+                accept = await platform.wait_for_request("accept", "rtc_1")
+                greeting = await platform.wait_for_client_event("rtc_1", "response.create")
+                tool_call_id = await platform.call("rtc_1").function_call("end_call", "{}")
+                await platform.wait_for_request("hangup", "rtc_1")
+            assert response.status_code == 200
+            assert accept.body["type"] == "realtime"
+
+Pieces:
+
+- :class:`WebhookSigner` and :func:`new_secret` sign deliveries the way OpenAI does (Standard
+  Webhooks), independently of :mod:`supervisor.webhooks`, so each checks the other.
+- :func:`incoming_call_event` builds a ``realtime.call.incoming`` event; :func:`place_call`
+  signs it and POSTs it to ``{url}/webhooks/openai``.
+- :class:`SimulatedPlatform` is the platform: the calls it knows
+  (:class:`SimulatedCall`), every call-control request (:class:`RecordedRequest`), every
+  sideband handshake, and the scripted misbehaviour still to come (``fail``, ``delay``,
+  ``gone``, ``fail_connect``).  :func:`serve_platform` serves it (``nursery.start`` reports
+  the :class:`PlatformUrls`); :func:`open_platform` does both in its own nursery.
+- TLS: ``SimulatedPlatform(tls=True)`` (or a :class:`PlatformTls`) serves https and wss with a
+  certificate of a test CA (trustme); :meth:`PlatformTls.write_trust_bundle` writes the bundle
+  to name in callvisor's ``SSL_CERT_FILE``, as a production trust store with a private CA.
+- REST: ``{base_url}/realtime/calls/{call_id}/accept|reject|hangup|refer``; the rules are in
+  ``supervisor/testing/_rest.py``'s docstring.  Sideband:
+  ``{realtime_url}?call_id=...`` with ``Authorization: Bearer {api_key}``; it answers
+  ``session.created``, records every client event, and (``auto_audio``) answers each
+  ``response.create`` like a model that speaks.
+
+- The service under test, in-process: :func:`settings_for` points callvisor's settings at a
+  platform, :func:`open_callvisor` serves the production service on loopback ports, and
+  :class:`LogTap` keeps its JSON log lines and lets a task wait for one.
+- ``record=False`` and the ``on_request`` / ``on_attached`` / ``on_client_event`` hooks and
+  ``start_soon`` are for long runs (the benchmarks' platform) that keep counters, not records.
+
+Layout: this ``__init__`` is the face; the private modules below it never import it.
+``_state`` holds what the REST half (``_rest``) and the sideband half (``_sideband``) share,
+handed to both; ``_platform`` is :class:`SimulatedPlatform`; ``_tls`` the test CA;
+``_webhooks`` the signer; ``_harness`` the in-process service.
+
+Tests never sleep to wait: ``wait_for_request``, ``wait_for_client_event``,
+``SimulatedCall.wait_tool_output`` and friends block until the thing happened.  They do not
+time out on their own; put a ``trio.fail_after`` around a test's waits.  Delays use
+``trio.sleep``, so they follow the test's clock (use ``MockClock(autojump_threshold=0.2)``:
+these are real sockets).
+"""
+
+from __future__ import annotations
+
+from ._harness import EXAMPLE_TENANTS as EXAMPLE_TENANTS
+from ._harness import LogTap as LogTap
+from ._harness import open_callvisor as open_callvisor
+from ._harness import settings_for as settings_for
+from ._platform import PlatformUrls as PlatformUrls
+from ._platform import SimulatedPlatform as SimulatedPlatform
+from ._platform import open_platform as open_platform
+from ._platform import serve_platform as serve_platform
+from ._sideband import SimulatedCall as SimulatedCall
+from ._state import CALL_ACTIONS as CALL_ACTIONS
+from ._state import RecordedHandshake as RecordedHandshake
+from ._state import RecordedRequest as RecordedRequest
+from ._tls import PlatformTls as PlatformTls
+from ._webhooks import WebhookSigner as WebhookSigner
+from ._webhooks import incoming_call_event as incoming_call_event
+from ._webhooks import new_secret as new_secret
+from ._webhooks import place_call as place_call
+
+__all__ = [
+    "CALL_ACTIONS",
+    "EXAMPLE_TENANTS",
+    "LogTap",
+    "PlatformTls",
+    "PlatformUrls",
+    "RecordedHandshake",
+    "RecordedRequest",
+    "SimulatedCall",
+    "SimulatedPlatform",
+    "WebhookSigner",
+    "incoming_call_event",
+    "new_secret",
+    "open_callvisor",
+    "open_platform",
+    "place_call",
+    "serve_platform",
+    "settings_for",
+]
