@@ -13,21 +13,17 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-import attrs
 import httpx
 import trio
 
-from supervisor.service import ServiceInfo
 from supervisor.testing import (
+    Driver,
     LogTap,
     PlatformTls,
-    SimulatedPlatform,
     WebhookSigner,
-    incoming_call_event,
     new_secret,
     open_callvisor,
     open_platform,
-    place_call,
     settings_for,
 )
 
@@ -43,35 +39,13 @@ UNROUTED = "sip:+18005550199@sip.example.com"
 WAIT_S = 60.0
 
 
-@attrs.define
-class Rig:
-    """A callvisor under test, its platform, its log, and helpers to drive calls."""
-
-    platform: SimulatedPlatform
-    signer: WebhookSigner
-    info: ServiceInfo
-    http: httpx.AsyncClient
-    logs: LogTap
-
-    @property
-    def url(self) -> str:
-        return self.info.public_url
-
-    @property
-    def admin_url(self) -> str:
-        return self.info.admin_url
-
-    @property
-    def supervisor(self) -> Any:
-        return self.info.service.supervisor
+class Rig(Driver):
+    """The shared :class:`~supervisor.testing.Driver`, with every wait bounded by ``WAIT_S``."""
 
     async def call(self, call_id: str, *, to: str = ACME, **kwargs: Any) -> httpx.Response:
         """Place a signed ``realtime.call.incoming`` for ``call_id`` dialing ``to``."""
-        event = incoming_call_event(call_id, to=to)
         with trio.fail_after(WAIT_S):
-            return await place_call(
-                self.url, self.signer, event, platform=self.platform, client=self.http, **kwargs
-            )
+            return await super().call(call_id, to=to, **kwargs)
 
     async def post_raw(self, body: bytes, headers: Mapping[str, str]) -> httpx.Response:
         """POST bytes to the webhook endpoint as they are."""
@@ -88,16 +62,14 @@ class Rig:
 
     async def wait_log(self, event: str, *, call_id: str | None = None) -> dict[str, Any]:
         with trio.fail_after(WAIT_S):
+            if call_id is None:
+                return await self.logs.wait_for(event)
             return await self.logs.wait_for(event, call_id=call_id)
 
     async def wait_session(self, call_id: str) -> None:
         """Until the call's sideband is up and attached on the platform."""
         with trio.fail_after(WAIT_S):
-            await self.logs.wait_for("call_session_started", call_id=call_id)
-            await self.platform.call(call_id).wait_connected()
-
-    def actions(self, call_id: str) -> list[str]:
-        return self.platform.actions(call_id)
+            await super().wait_session(call_id)
 
 
 @asynccontextmanager
@@ -110,10 +82,7 @@ async def open_rig(
     with logs.installed():
         async with open_platform(tls=tls) as platform:
             settings = settings_for(platform, signer, env=env)
-            async with (
-                open_callvisor(settings, **callvisor_kwargs) as info,
-                httpx.AsyncClient(timeout=None) as http,
-            ):
-                yield Rig(platform=platform, signer=signer, info=info, http=http, logs=logs)
+            async with open_callvisor(settings, **callvisor_kwargs) as info, httpx.AsyncClient(timeout=None) as http:
+                yield Rig(platform, signer, info, http, logs)
     unregistered = sorted({str(line.get("event")) for line in logs.lines if line.get("unregistered_event")})
     assert not unregistered, f"events missing from actors/events.py: {unregistered}"

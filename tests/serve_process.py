@@ -14,23 +14,21 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import trio
 
-from supervisor.testing import EXAMPLE_TENANTS, SimulatedPlatform, WebhookSigner
+from supervisor.testing import EXAMPLE_TENANTS, LogLines, SimulatedPlatform, WebhookSigner
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class ServiceProcess:
-    """A ``callvisor serve`` child process and the JSON lines it logs."""
+class ServiceProcess(LogLines):
+    """A ``callvisor serve`` child process and the JSON lines it logs (:class:`LogLines`)."""
 
     def __init__(self, process: trio.Process) -> None:
+        super().__init__()
         self.process = process
-        self.lines: list[dict[str, Any]] = []
         self.raw: list[str] = []
-        self._changed = trio.Event()
 
     async def read_log(self) -> None:
         assert self.process.stderr is not None
@@ -42,19 +40,9 @@ class ServiceProcess:
                 text = line.decode()
                 self.raw.append(text)
                 try:
-                    self.lines.append(json.loads(text))
+                    self.add(json.loads(text))
                 except ValueError:
                     continue
-                self._changed.set()
-                self._changed = trio.Event()
-
-    async def wait_for(self, event: str, **fields: Any) -> dict[str, Any]:
-        """The first log line of ``event`` whose fields match, waiting until it is logged."""
-        while True:
-            for line in self.lines:
-                if line.get("event") == event and all(line.get(k) == v for k, v in fields.items()):
-                    return line
-            await self._changed.wait()
 
 
 def serve_environment(platform: SimulatedPlatform, signer: WebhookSigner, **extra: str) -> dict[str, str]:

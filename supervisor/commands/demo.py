@@ -18,23 +18,21 @@ import sys
 import textwrap
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TextIO
+from typing import TextIO
 
 import httpx
 import httpx2
 import trio
 from attrs import define, field
 
-from ..service import ServiceInfo
 from ..testing import (
+    Driver,
     LogTap,
-    SimulatedPlatform,
     WebhookSigner,
     incoming_call_event,
     new_secret,
     open_callvisor,
     open_platform,
-    place_call,
     settings_for,
 )
 
@@ -57,26 +55,10 @@ class Observed:
             self.problems.append(problem)
 
 
-@define
-class Demo:
-    platform: SimulatedPlatform
-    signer: WebhookSigner
-    info: ServiceInfo
-    http: httpx.AsyncClient
-    logs: LogTap
+class Demo(Driver):
+    """The shared driver, and how the demo's table describes what happened."""
 
-    async def place(self, call_id: str, *, to: str = ACME, **kwargs: Any) -> httpx.Response:
-        event = incoming_call_event(call_id, to=to)
-        return await place_call(
-            self.info.public_url, self.signer, event, platform=self.platform, client=self.http, **kwargs
-        )
-
-    async def session_up(self, call_id: str) -> None:
-        """Until the call's sideband is up on both sides."""
-        await self.logs.wait_for("call_session_started", call_id=call_id)
-        await self.platform.call(call_id).wait_connected()
-
-    def actions(self, call_id: str) -> str:
+    def described(self, call_id: str) -> str:
         parts = []
         for request in self.platform.requests_for(call_id):
             detail = ""
@@ -113,15 +95,15 @@ Scenario = tuple[str, str, Callable[[Demo], Awaitable[Observed]]]
 
 async def healthy(demo: Demo) -> Observed:
     seen = Observed()
-    response = await demo.place("rtc_demo_healthy")
-    await demo.session_up("rtc_demo_healthy")
+    response = await demo.call("rtc_demo_healthy")
+    await demo.wait_session("rtc_demo_healthy")
     seen.http = _http(response)
     seen.check(response.json() == {"ok": True, "accepted": "rtc_demo_healthy"}, "not accepted")
     accept = demo.platform.requests_for("rtc_demo_healthy")[0]
     seen.check(accept.body is not None and len(accept.body.get("tools", [])) == 3, "tools missing")
     await demo.platform.call("rtc_demo_healthy").caller_hangup()
     await demo.logs.wait_for("call_ended", call_id="rtc_demo_healthy")
-    seen.platform = demo.actions("rtc_demo_healthy")
+    seen.platform = demo.described("rtc_demo_healthy")
     seen.log = demo.events("rtc_demo_healthy", "call_accepted", "call_session_started", "call_ended")
     return seen
 
@@ -129,12 +111,12 @@ async def healthy(demo: Demo) -> Observed:
 def rejection(call_id: str, to: str, reason: str, sip: int, event: str) -> Callable[[Demo], Awaitable[Observed]]:
     async def scenario(demo: Demo) -> Observed:
         seen = Observed()
-        response = await demo.place(call_id, to=to)
+        response = await demo.call(call_id, to=to)
         seen.http = _http(response)
         seen.check(response.json() == {"ok": True, "rejected": reason}, f"not rejected as {reason}")
         bodies = [r.body for r in demo.platform.requests_for(call_id) if r.action == "reject"]
         seen.check(bodies == [{"status_code": sip}], f"reject({sip}) not sent")
-        seen.platform = demo.actions(call_id)
+        seen.platform = demo.described(call_id)
         seen.log = demo.events(call_id, event, "call_rejected")
         seen.check(bool(demo.logs.events(event, call_id=call_id)), f"{event} not logged")
         return seen
@@ -145,16 +127,16 @@ def rejection(call_id: str, to: str, reason: str, sip: int, event: str) -> Calla
 async def tool_build_error(demo: Demo) -> Observed:
     seen = Observed()
     call_id = "rtc_demo_piedpiper"
-    response = await demo.place(call_id, to="sip:+18005550104@sip.example.com")
+    response = await demo.call(call_id, to="sip:+18005550104@sip.example.com")
     seen.http = _http(response)
     seen.check(response.json() == {"ok": True, "accepted": call_id}, "not accepted")
     accept = demo.platform.requests_for(call_id)[0]
     seen.check(accept.body is not None and "tools" not in accept.body, "accepted with tools")
     seen.check(bool(demo.logs.events("tool_build_error", call_id=call_id)), "tool_build_error not logged")
-    await demo.session_up(call_id)
+    await demo.wait_session(call_id)
     await demo.platform.call(call_id).caller_hangup()
     await demo.logs.wait_for("call_ended", call_id=call_id)
-    seen.platform = demo.actions(call_id)
+    seen.platform = demo.described(call_id)
     seen.log = demo.events(call_id, "tool_build_error", "call_accepted")
     return seen
 
@@ -167,7 +149,7 @@ async def bad_signature(demo: Demo) -> Observed:
     response = await demo.http.post(f"{demo.info.public_url}/webhooks/openai", content=body, headers=headers)
     seen.http = _http(response)
     seen.check(response.status_code == 401, "not 401")
-    seen.platform = demo.actions("rtc_demo_forged")
+    seen.platform = demo.described("rtc_demo_forged")
     seen.check(seen.platform == "nothing", "the platform was called")
     failures = demo.logs.events("webhook_verification_failed")
     seen.check(bool(failures) and failures[-1].get("reason") == "bad_signature", "not logged")
@@ -178,16 +160,16 @@ async def bad_signature(demo: Demo) -> Observed:
 async def duplicate(demo: Demo) -> Observed:
     seen = Observed()
     call_id = "rtc_demo_duplicate"
-    first = await demo.place(call_id, webhook_id="wh_demo_duplicate")
-    second = await demo.place(call_id, webhook_id="wh_demo_duplicate")
+    first = await demo.call(call_id, webhook_id="wh_demo_duplicate")
+    second = await demo.call(call_id, webhook_id="wh_demo_duplicate")
     seen.http = f"{_http(first)} then {_http(second)}"
     seen.check(second.json() == {"ok": True, "duplicate": True}, "second delivery not a duplicate")
     accepts = [r for r in demo.platform.requests_for(call_id) if r.action == "accept"]
     seen.check(len(accepts) == 1, "accepted twice")
-    await demo.session_up(call_id)
+    await demo.wait_session(call_id)
     await demo.platform.call(call_id).caller_hangup()
     await demo.logs.wait_for("call_ended", call_id=call_id)
-    seen.platform = demo.actions(call_id)
+    seen.platform = demo.described(call_id)
     seen.log = demo.events(call_id, "call_accepted", "duplicate_webhook_id")
     return seen
 
@@ -196,15 +178,15 @@ async def accept_500_redelivered(demo: Demo) -> Observed:
     seen = Observed()
     call_id = "rtc_demo_retry"
     demo.platform.fail("accept", call_id=call_id, status=500, times=1)
-    first = await demo.place(call_id, webhook_id="wh_demo_retry")
-    second = await demo.place(call_id, webhook_id="wh_demo_retry")
+    first = await demo.call(call_id, webhook_id="wh_demo_retry")
+    second = await demo.call(call_id, webhook_id="wh_demo_retry")
     seen.http = f"{_http(first)} then {_http(second)}"
     seen.check(first.status_code == 503, "first delivery not 503")
     seen.check(second.json() == {"ok": True, "accepted": call_id}, "redelivery not accepted")
-    await demo.session_up(call_id)
+    await demo.wait_session(call_id)
     await demo.platform.call(call_id).caller_hangup()
     await demo.logs.wait_for("call_ended", call_id=call_id)
-    seen.platform = demo.actions(call_id) + " (first accept answered 500)"
+    seen.platform = demo.described(call_id) + " (first accept answered 500)"
     seen.log = demo.events(call_id, "call_accept_failed", "call_accepted")
     return seen
 
@@ -214,16 +196,16 @@ async def accept_500_redelivered(demo: Demo) -> Observed:
 
 async def capacity(demo: Demo) -> Observed:
     seen = Observed()
-    first = await demo.place("rtc_demo_globex_1", to=GLOBEX)
-    await demo.session_up("rtc_demo_globex_1")
-    second = await demo.place("rtc_demo_globex_2", to=GLOBEX)
+    first = await demo.call("rtc_demo_globex_1", to=GLOBEX)
+    await demo.wait_session("rtc_demo_globex_1")
+    second = await demo.call("rtc_demo_globex_2", to=GLOBEX)
     seen.http = f"{_http(first)} then {_http(second)}"
     seen.check(second.json() == {"ok": True, "rejected": "capacity"}, "second call not rejected")
     rejected = demo.logs.events("call_rejected", call_id="rtc_demo_globex_2")
     seen.check(bool(rejected) and rejected[0].get("reason") == "tenant_capacity", "reason not tenant_capacity")
     await demo.platform.call("rtc_demo_globex_1").caller_hangup()
     await demo.logs.wait_for("call_ended", call_id="rtc_demo_globex_1")
-    seen.platform = f"1: {demo.actions('rtc_demo_globex_1')}; 2: {demo.actions('rtc_demo_globex_2')}"
+    seen.platform = f"1: {demo.described('rtc_demo_globex_1')}; 2: {demo.described('rtc_demo_globex_2')}"
     seen.log = demo.events("rtc_demo_globex_2", "call_rejected")
     return seen
 
@@ -231,9 +213,9 @@ async def capacity(demo: Demo) -> Observed:
 def tool_error(call_id: str, name: str, arguments: str, reason: str) -> Callable[[Demo], Awaitable[Observed]]:
     async def scenario(demo: Demo) -> Observed:
         seen = Observed()
-        response = await demo.place(call_id)
+        response = await demo.call(call_id)
         seen.http = _http(response)
-        await demo.session_up(call_id)
+        await demo.wait_session(call_id)
         call = demo.platform.call(call_id)
         tool_call_id = await call.function_call(name, arguments)
         output = await call.wait_tool_output(tool_call_id)
@@ -245,7 +227,7 @@ def tool_error(call_id: str, name: str, arguments: str, reason: str) -> Callable
         seen.check(call.live_connections == 1, "the call did not continue")
         await call.caller_hangup()
         await demo.logs.wait_for("call_ended", call_id=call_id)
-        seen.platform = f"{demo.actions(call_id)}; model got error {reason}"
+        seen.platform = f"{demo.described(call_id)}; model got error {reason}"
         seen.log = demo.events(call_id, "tool_execution_failed", "call_ended")
         return seen
 
@@ -255,15 +237,15 @@ def tool_error(call_id: str, name: str, arguments: str, reason: str) -> Callable
 async def working_tool(demo: Demo) -> Observed:
     seen = Observed()
     call_id = "rtc_demo_tool_ok"
-    seen.http = _http(await demo.place(call_id))
-    await demo.session_up(call_id)
+    seen.http = _http(await demo.call(call_id))
+    await demo.wait_session(call_id)
     call = demo.platform.call(call_id)
     output = await call.wait_tool_output(await call.function_call("lookup_order", '{"order_id": "A1"}'))
     result = json.loads(output["item"]["output"])
     seen.check(result == {"ok": True, "result": {"order_id": "A1", "status": "shipped"}}, "wrong result")
     await call.caller_hangup()
     await demo.logs.wait_for("call_ended", call_id=call_id)
-    seen.platform = f"{demo.actions(call_id)}; model got the order"
+    seen.platform = f"{demo.described(call_id)}; model got the order"
     seen.log = demo.events(call_id, "call_ended")
     return seen
 
@@ -271,13 +253,13 @@ async def working_tool(demo: Demo) -> Observed:
 async def end_call(demo: Demo) -> Observed:
     seen = Observed()
     call_id = "rtc_demo_end_call"
-    seen.http = _http(await demo.place(call_id))
-    await demo.session_up(call_id)
+    seen.http = _http(await demo.call(call_id))
+    await demo.wait_session(call_id)
     await demo.platform.call(call_id).function_call("end_call", '{"reason": "caller is done"}')
     ended = await demo.logs.wait_for("call_ended", call_id=call_id)
     seen.check(ended.get("reason") == "end_call", "not ended by end_call")
-    seen.check(demo.actions(call_id).endswith("hangup"), "no hangup")
-    seen.platform = demo.actions(call_id)
+    seen.check(demo.described(call_id).endswith("hangup"), "no hangup")
+    seen.platform = demo.described(call_id)
     seen.log = f"call_ended({ended.get('reason')})"
     return seen
 
@@ -285,13 +267,13 @@ async def end_call(demo: Demo) -> Observed:
 async def transfer(demo: Demo) -> Observed:
     seen = Observed()
     call_id = "rtc_demo_transfer"
-    seen.http = _http(await demo.place(call_id))
-    await demo.session_up(call_id)
+    seen.http = _http(await demo.call(call_id))
+    await demo.wait_session(call_id)
     await demo.platform.call(call_id).function_call("transfer_call", "{}")
     ended = await demo.logs.wait_for("call_ended", call_id=call_id)
     seen.check(ended.get("reason") == "transferred", "not transferred")
-    seen.check("refer(tel:+14155550123)" in demo.actions(call_id), "no refer")
-    seen.platform = demo.actions(call_id)
+    seen.check("refer(tel:+14155550123)" in demo.described(call_id), "no refer")
+    seen.platform = demo.described(call_id)
     seen.log = demo.events(call_id, "call_transfer_requested", "call_ended")
     return seen
 
@@ -299,12 +281,12 @@ async def transfer(demo: Demo) -> Observed:
 async def caller_hangup(demo: Demo) -> Observed:
     seen = Observed()
     call_id = "rtc_demo_hangup"
-    seen.http = _http(await demo.place(call_id))
-    await demo.session_up(call_id)
+    seen.http = _http(await demo.call(call_id))
+    await demo.wait_session(call_id)
     await demo.platform.call(call_id).abort()
     ended = await demo.logs.wait_for("call_ended", call_id=call_id)
     seen.check(ended.get("reason") == "caller_hangup", "not caller_hangup")
-    seen.platform = demo.actions(call_id) + " (sideband dropped without a close frame)"
+    seen.platform = demo.described(call_id) + " (sideband dropped without a close frame)"
     seen.log = f"call_ended({ended.get('reason')}, close_code={ended.get('close_code')})"
     return seen
 
@@ -313,12 +295,12 @@ async def session_never_starts(demo: Demo) -> Observed:
     seen = Observed()
     call_id = "rtc_demo_no_session"
     demo.platform.fail_connect(call_id=call_id, times=100)
-    seen.http = _http(await demo.place(call_id))
+    seen.http = _http(await demo.call(call_id))
     ended = await demo.logs.wait_for("call_ended", call_id=call_id)
     seen.check(ended.get("reason") == "session_start_failed", "wrong end reason")
     seen.check(bool(demo.logs.events("call_session_start_failed", call_id=call_id)), "not logged")
-    seen.check(demo.actions(call_id).endswith("hangup"), "not hung up")
-    seen.platform = demo.actions(call_id)
+    seen.check(demo.described(call_id).endswith("hangup"), "not hung up")
+    seen.platform = demo.described(call_id)
     seen.log = demo.events(call_id, "call_session_start_failed", "call_ended")
     return seen
 
@@ -326,13 +308,13 @@ async def session_never_starts(demo: Demo) -> Observed:
 async def operator_hangup(demo: Demo) -> Observed:
     seen = Observed()
     call_id = "rtc_demo_operator"
-    seen.http = _http(await demo.place(call_id))
-    await demo.session_up(call_id)
+    seen.http = _http(await demo.call(call_id))
+    await demo.wait_session(call_id)
     response = await demo.http.post(f"{demo.info.admin_url}/actors/{call_id}/hangup")
     seen.check(response.status_code == 202, "hangup not accepted by the operator port")
     ended = await demo.logs.wait_for("call_ended", call_id=call_id)
     seen.check(ended.get("reason") == "operator_hangup", "wrong end reason")
-    seen.platform = demo.actions(call_id)
+    seen.platform = demo.described(call_id)
     seen.log = demo.events(call_id, "operator_hangup", "call_ended")
     return seen
 
@@ -397,7 +379,7 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
                 open_callvisor(settings, tool_transport=httpx2.MockTransport(_order_endpoint)) as info,
                 httpx.AsyncClient(timeout=10.0) as http,
             ):
-                demo = Demo(platform=platform, signer=signer, info=info, http=http, logs=logs)
+                demo = Demo(platform, signer, info, http, logs)
                 for name, expected, scenario in SCENARIOS:
                     try:
                         with trio.fail_after(SCENARIO_TIMEOUT_S):

@@ -43,7 +43,9 @@ Pieces:
 
 - The service under test, in-process: :func:`settings_for` points callvisor's settings at a
   platform, :func:`open_callvisor` serves the production service on loopback ports, and
-  :class:`LogTap` keeps its JSON log lines and lets a task wait for one.
+  :class:`LogTap` keeps its JSON log lines (:class:`LogLines`) and lets a task wait for one.
+  :class:`Driver` (:func:`open_driver`) places calls into it and reads what it answered,
+  logged and sent to OpenAI: the demo and the tests all drive callvisor through it.
 - ``record=False`` and the ``on_request`` / ``on_attached`` / ``on_client_event`` hooks and
   ``start_soon`` are for long runs (the benchmarks' platform) that keep counters, not records.
 
@@ -61,7 +63,10 @@ these are real sockets).
 
 from __future__ import annotations
 
+from ._driver import Driver as Driver
+from ._driver import open_driver as open_driver
 from ._harness import EXAMPLE_TENANTS as EXAMPLE_TENANTS
+from ._harness import LogLines as LogLines
 from ._harness import LogTap as LogTap
 from ._harness import open_callvisor as open_callvisor
 from ._harness import settings_for as settings_for
@@ -82,6 +87,8 @@ from ._webhooks import place_call as place_call
 __all__ = [
     "CALL_ACTIONS",
     "EXAMPLE_TENANTS",
+    "Driver",
+    "LogLines",
     "LogTap",
     "PlatformTls",
     "PlatformUrls",
@@ -93,6 +100,7 @@ __all__ = [
     "incoming_call_event",
     "new_secret",
     "open_callvisor",
+    "open_driver",
     "open_platform",
     "place_call",
     "serve_platform",

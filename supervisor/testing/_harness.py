@@ -84,40 +84,55 @@ async def open_callvisor(
             nursery.cancel_scope.cancel()
 
 
-class LogTap(logging.Handler):
-    """Keeps callvisor's JSON log lines in memory and lets a trio task wait for one.
+class LogLines:
+    """JSON log lines kept in memory, and a way for a trio task to wait for one.
 
-    ``wait_for`` must be called from the trio thread; records logged from other threads are
-    kept but do not wake waiters (callvisor logs only from the trio thread).
+    Fed by :class:`LogTap` (a logging handler in this process) or by whatever reads another
+    process's log (``add``).  ``wait_for`` must be called from the trio thread.
     """
 
     def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.setFormatter(JsonFormatter())
         self.lines: list[dict[str, Any]] = []
         self._changed = trio.Event()
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
+    def add(self, line: dict[str, Any]) -> None:
+        self.lines.append(line)
         try:
             self._changed.set()
             self._changed = trio.Event()
-        except RuntimeError:  # pragma: no cover - not in the trio thread
+        except RuntimeError:  # pragma: no cover - not in the trio thread: kept, wakes nobody
             pass
 
-    def events(self, event: str | None = None, *, call_id: str | None = None) -> list[dict[str, Any]]:
+    def events(self, event: str | None = None, **fields: Any) -> list[dict[str, Any]]:
+        """Every line of ``event`` (any event if None) whose ``fields`` have the values given."""
         return [
             line
             for line in self.lines
             if (event is None or line.get("event") == event)
-            and (call_id is None or line.get("call_id") == call_id)
+            and all(line.get(name) == value for name, value in fields.items())
         ]
 
-    async def wait_for(self, event: str, *, call_id: str | None = None) -> dict[str, Any]:
-        """The first line of ``event`` (for ``call_id``), waiting until it is logged."""
-        while not (found := self.events(event, call_id=call_id)):
+    async def wait_for(self, event: str, **fields: Any) -> dict[str, Any]:
+        """The first line of ``event`` with those ``fields``, waiting until it is logged."""
+        while not (found := self.events(event, **fields)):
             await self._changed.wait()
         return found[0]
+
+
+class LogTap(LogLines, logging.Handler):
+    """Keeps callvisor's JSON log lines in memory, as :class:`LogLines`, while ``installed``.
+
+    Records logged from other threads are kept but do not wake waiters (callvisor logs only
+    from the trio thread).
+    """
+
+    def __init__(self) -> None:
+        LogLines.__init__(self)
+        logging.Handler.__init__(self, level=logging.DEBUG)
+        self.setFormatter(JsonFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.add(json.loads(self.format(record)))
 
     @contextmanager
     def installed(self, logger_name: str = LOGGER_NAME) -> Iterator[LogTap]:

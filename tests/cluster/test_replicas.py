@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import attrs
 import httpx
@@ -23,12 +24,14 @@ from config.mongo_store import MongoStore
 from supervisor.cluster import SLOTS, cluster_coordination, ensure_cluster_indexes
 from supervisor.service import ServiceInfo
 from supervisor.testing import (
+    Driver,
     LogTap,
     SimulatedPlatform,
     WebhookSigner,
     incoming_call_event,
     new_secret,
     open_callvisor,
+    open_driver,
     open_platform,
     place_call,
     settings_for,
@@ -42,18 +45,15 @@ WAIT_S = 60.0
 class Cluster:
     platform: SimulatedPlatform
     signer: WebhookSigner
-    replicas: list[ServiceInfo]
+    replicas: list[Driver]
     store: MongoStore
     http: httpx.AsyncClient
     logs: LogTap
 
-    async def call(self, replica: int, call_id: str, **kwargs: object) -> httpx.Response:
-        event = incoming_call_event(call_id)
+    async def call(self, replica: int, call_id: str, **kwargs: Any) -> httpx.Response:
+        """Deliver ``call_id``'s webhook to one replica (the shared driver, bounded by WAIT_S)."""
         with trio.fail_after(WAIT_S):
-            return await place_call(
-                self.replicas[replica].public_url, self.signer, event,
-                platform=self.platform, client=self.http, **kwargs,  # type: ignore[arg-type]
-            )
+            return await self.replicas[replica].call(call_id, **kwargs)
 
     async def wait_no_leases(self) -> None:
         """Until every lease is released (releases follow the call_ended line)."""
@@ -81,7 +81,8 @@ async def open_cluster(
         async with open_platform() as platform, AsyncExitStack() as stack:
             if isinstance(store.client, mongomock.MongoClient):
                 await ensure_cluster_indexes(store)
-            infos = []
+            http = await stack.enter_async_context(httpx.AsyncClient(timeout=None))
+            drivers = []
             for n in range(replicas):
                 settings = settings_for(
                     platform, signer,
@@ -91,11 +92,12 @@ async def open_cluster(
                     store, replica_id=f"replica-{n}", limit=limit,
                     lease_ttl_s=LEASE_TTL_S, now=trio.current_time,
                 )
-                infos.append(
-                    await stack.enter_async_context(open_callvisor(settings, coordination=coordination))
+                drivers.append(
+                    await stack.enter_async_context(
+                        open_driver(settings, platform, signer, logs, http=http, coordination=coordination)
+                    )
                 )
-            http = await stack.enter_async_context(httpx.AsyncClient(timeout=None))
-            yield Cluster(platform, signer, infos, store, http, logs)
+            yield Cluster(platform, signer, drivers, store, http, logs)
 
 
 async def test_burst_across_replicas_admits_exactly_the_global_limit(mock_clock: trio.testing.MockClock) -> None:
@@ -130,7 +132,7 @@ async def test_burst_across_replicas_admits_exactly_the_global_limit(mock_clock:
             for call_id in accepted:
                 await cluster.logs.wait_for("call_ended", call_id=call_id)
             await cluster.wait_no_leases()
-        assert all(not info.service.supervisor.calls for info in cluster.replicas)
+        assert all(not replica.supervisor.calls for replica in cluster.replicas)
 
 
 async def test_crashed_replicas_slots_come_free_after_the_lease_ttl(mock_clock: trio.testing.MockClock) -> None:

@@ -32,17 +32,14 @@ from attrs import define, field, frozen
 from hypothesis import event, example, given, note, settings, target
 from hypothesis import strategies as st
 
-from supervisor.service import ServiceInfo
-from supervisor.supervisor import Supervisor
 from supervisor.testing import (
+    Driver,
     LogTap,
-    SimulatedPlatform,
     WebhookSigner,
     incoming_call_event,
     new_secret,
     open_callvisor,
     open_platform,
-    place_call,
     settings_for,
 )
 
@@ -203,22 +200,15 @@ class Orders:
 
 
 @define
-class World:
-    platform: SimulatedPlatform
-    signer: WebhookSigner
-    info: ServiceInfo
-    http: httpx.AsyncClient
-    logs: LogTap
+class World(Driver):
+    """The shared driver over the callvisor under test, and the model of what it should do."""
+
     orders: Orders
     calls: list[CallModel] = field(factory=list)
     accept_failures: deque[int] = field(factory=deque)
     settled_webhook_ids: set[str] = field(factory=set)
     draining: bool = False
     drained: bool = False
-
-    @property
-    def supervisor(self) -> Supervisor:
-        return self.info.service.supervisor
 
     @property
     def live(self) -> list[CallModel]:
@@ -334,10 +324,7 @@ async def deliver(world: World, call: CallModel, webhook_ids: list[str]) -> None
     answers: list[tuple[int, str]] = []
 
     async def post(webhook_id: str) -> None:
-        response = await place_call(
-            world.info.public_url, world.signer, call.event,
-            platform=world.platform, webhook_id=webhook_id, client=world.http,
-        )
+        response = await world.call(call.call_id, event=call.event, webhook_id=webhook_id)
         answers.append((response.status_code, json.dumps(response.json(), sort_keys=True)))
 
     duplicates_before = len(world.logs.events("duplicate_webhook_id", call_id=call.call_id))
