@@ -3,7 +3,7 @@
 #   make test    lint, types, import layers, tests (creates .venv first)
 #   make demo    run the simulated-platform demo
 #   make bench   run the benchmarks
-#   make docs    regenerate docs/troubleshooting.md (from actors/events.py) and README's settings table
+#   make docs    regenerate docs/troubleshooting.md (from actors/log/_events.py) and README's settings table
 #   make clean   remove the venv and caches
 
 PYTHON ?= python3

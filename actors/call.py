@@ -44,8 +44,9 @@ from config.resolve import (
 from config.settings import Settings
 from config.source import TenantSource
 
-from .control import CallControl, CallControlError, CallGoneError
+from .control import CallControl
 from .decision import SIP_STATUS_BY_REASON, Decision, Outcome
+from .errors import CallControlError, CallGoneError, CallRefused
 from .handle import CallHandle
 from .log import call_context, log_event, tenant_id_var
 from .tools import HTTP_TOOLS_IN_FLIGHT
@@ -86,23 +87,6 @@ class CallPlan:
         if self.tools:
             session["tools"] = [tool.to_openai() for tool in self.tools]
         return session
-
-
-class CallRefused(Exception):
-    """Raised by :meth:`Admission.slot` on entry when the call may not be admitted."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason  # tenant_capacity | global_capacity | draining | store_unavailable
-
-    @property
-    def rejected(self) -> str:
-        """The rejection reason the webhook answer names."""
-        if self.reason == "draining":
-            return "draining"
-        if self.reason == "store_unavailable":
-            return "capacity_unavailable"
-        return "capacity"
 
 
 class Admission(Protocol):

@@ -31,50 +31,19 @@ from typing import Any
 import openai
 import trio
 
-from config.errors import ApplicationError
-
+from .errors import (
+    CallAcceptError,
+    CallControlError,
+    CallGoneError,
+    CallHangupError,
+    CallReferError,
+    CallRejectError,
+)
 from .tls import describe_tls_failure, tls_failure
 from .transport import TrioTransport
 
 #: Call-control requests in flight at once, below the SDK's connection pool (100).
 MAX_IN_FLIGHT = 64
-
-
-class CallControlError(ApplicationError):
-    """A call control request failed; ``context`` has ``action`` and ``status``.
-
-    Raised as the subclass for the action, which names the event it is logged under.
-    """
-
-
-class CallAcceptError(CallControlError):
-    """Accept failed; OpenAI is asked to redeliver (HTTP 503)."""
-
-    event = "call_accept_failed"
-
-
-class CallRejectError(CallControlError):
-    """Reject failed; OpenAI is asked to redeliver (HTTP 503)."""
-
-    event = "call_reject_failed"
-
-
-class CallHangupError(CallControlError):
-    """Hangup failed at the end of a call."""
-
-    event = "call_hangup_failed"
-
-
-class CallReferError(CallControlError):
-    """Refer (transfer) failed; the call continues."""
-
-    event = "call_transfer_failed"
-
-
-class CallGoneError(CallControlError):
-    """OpenAI answered 404: the call no longer exists (whatever the action)."""
-
-    event = "call_gone"
 
 
 _FAILURE_BY_ACTION: dict[str, type[CallControlError]] = {

@@ -43,8 +43,7 @@ from trio_websocket import (
 
 from config.models import EndCallTool, TransferCallTool
 
-from .control import CallControlError, CallGoneError
-from .errors import ToolExecutionError
+from .errors import CallControlError, CallGoneError, SessionStartFailed, ToolExecutionError
 from .handle import CallHandle
 from .log import log_event
 from .tls import describe_tls_failure, tls_failure
@@ -73,12 +72,6 @@ _RESPONSE_EVENTS = frozenset(
         "output_audio_buffer.cleared",
     }
 )
-
-
-class SessionStartFailed(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
 
 
 _Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]

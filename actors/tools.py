@@ -26,8 +26,8 @@ from attrs import frozen
 
 from config.models import EndCallTool, HttpTool, ToolSpec, TransferCallTool
 
-from .errors import ToolArgsParseError, ToolExecutionError, ToolNotFoundError
-from .transport import MAX_RESPONSE_BYTES_EXTENSION, ResponseTooLarge, TrioTransport
+from .errors import ResponseTooLarge, ToolArgsParseError, ToolExecutionError, ToolNotFoundError
+from .transport import MAX_RESPONSE_BYTES_EXTENSION, TrioTransport
 
 #: A tool whose work the session does after the model has answered: hang up or transfer.
 CallAction = EndCallTool | TransferCallTool

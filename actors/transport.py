@@ -33,6 +33,8 @@ import h11
 import httpx2
 import trio
 
+from .errors import ResponseTooLarge
+
 #: Kept-alive connections per origin; more are closed when they come back.
 MAX_IDLE_PER_ORIGIN = 64
 #: A pooled connection idle longer than this is closed rather than reused.
@@ -198,10 +200,6 @@ class TrioTransport(httpx2.AsyncBaseTransport):
             request=request,
             extensions={"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
         )
-
-
-class ResponseTooLarge(httpx2.ReadError):
-    """The answer's body passed the size cap; its connection is closed."""
 
 
 def _origin(request: httpx2.Request) -> Origin:

@@ -19,25 +19,10 @@ from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.errors import AttributeValidationNote
 from cattrs.gen import make_dict_structure_fn
 
-from .models import InvalidField, TenantConfig
+from .errors import ConfigStructureError, InvalidField, StrictTypeError
+from .models import TenantConfig
 
 T = TypeVar("T")
-
-
-class StrictTypeError(TypeError):
-    """A value of the wrong type; ``expected`` names the type for humans."""
-
-    def __init__(self, expected: str) -> None:
-        super().__init__(f"expected {expected}")
-        self.expected = expected
-
-
-class ConfigStructureError(Exception):
-    """A document could not be structured; ``errors`` holds one ``problem @ path`` per line."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = list(errors)
 
 
 def _int(value: object, _: object) -> int:

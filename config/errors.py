@@ -10,13 +10,20 @@ The tree (every class renders itself with ``to_log_dict()``)::
     ├── TenantConfigParseError        tenant_config_parse_error: config fails validation
     └── ToolBuildError                tool_build_error: a tool's config is invalid (call goes on)
 
-``actors.errors`` adds the tool execution errors to the same tree.
+``actors.errors`` adds the errors of a call (tools, call control) to the same tree.
 
 Two plain exceptions stand outside the tree because they stop the process at startup instead of
 failing one call; each carries ``problems``, one human line per problem::
 
     SettingsError                     the environment is unusable (``Settings.from_env``)
     TenantsFileError                  the tenants file is unusable (``FileTenantSource.load``)
+
+Three more are the steps of validation, caught inside this package and never seen outside it::
+
+    InvalidField (ValueError)         an attrs validator refused a value of the right type
+    StrictTypeError (TypeError)       the strict converter refused a value of the wrong type
+    ConfigStructureError              a document failed to structure: one ``problem @ path``
+                                      per line, then raised as TenantConfigParseError
 
 Each class names the log event it is reported under (``event``); reasons are short snake_case
 codes an operator can grep for.  A foreign error (pymongo, cattrs) is mapped to one of these at
@@ -123,3 +130,28 @@ class TenantsFileError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("unusable tenants file:\n" + "\n".join(problems))
         self.problems = list(problems)
+
+
+class InvalidField(ValueError):
+    """A field holds a value of the right type that is still not acceptable."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"{name}: {problem}")
+        self.name = name
+        self.problem = problem
+
+
+class StrictTypeError(TypeError):
+    """A value of the wrong type; ``expected`` names the type for humans."""
+
+    def __init__(self, expected: str) -> None:
+        super().__init__(f"expected {expected}")
+        self.expected = expected
+
+
+class ConfigStructureError(Exception):
+    """A document could not be structured; ``errors`` holds one ``problem @ path`` per line."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = list(errors)

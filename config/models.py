@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 
 from attrs import Attribute, field, frozen
 
+from .errors import InvalidField
+
 CURRENT_SCHEMA_VERSION = 1
 """The only ``schema_version`` a config document may have."""
 
@@ -27,15 +29,6 @@ MAX_HTTP_RESPONSE_BYTES = 1024 * 1024
 
 TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 TRANSFER_SCHEMES = ("tel:", "sip:", "sips:")
-
-
-class InvalidField(ValueError):
-    """A field holds a value of the right type that is still not acceptable."""
-
-    def __init__(self, name: str, problem: str) -> None:
-        super().__init__(f"{name}: {problem}")
-        self.name = name
-        self.problem = problem
 
 
 def _non_empty(_inst: object, attribute: Attribute[str], value: str) -> None:

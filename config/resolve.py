@@ -39,8 +39,9 @@ from urllib.parse import urlsplit
 
 from attrs import frozen
 
-from .convert import ConfigStructureError, structure, structure_config
+from .convert import structure, structure_config
 from .errors import (
+    ConfigStructureError,
     InstructionsMissingError,
     TenantConfigParseError,
     TenantNotConfiguredError,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from actors.call import CallRefused
+from actors.errors import CallRefused
 from actors.handle import CallHandle
 
 

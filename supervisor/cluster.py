@@ -50,8 +50,8 @@ import trio
 from attrs import frozen
 from pymongo.errors import DuplicateKeyError
 
-from actors.call import CallRefused
 from actors.decision import Decision, Outcome
+from actors.errors import CallRefused
 from actors.handle import CallHandle
 from actors.log import log_event
 from config.errors import InstructionsDBError

@@ -23,9 +23,10 @@ from typing import Any, Protocol
 import httpx2
 import trio
 
-from actors.call import CallEnv, CallRefused, IncomingCall, SessionRunner, run_call
+from actors.call import CallEnv, IncomingCall, SessionRunner, run_call
 from actors.control import CallControl
 from actors.decision import Decision
+from actors.errors import CallRefused
 from actors.handle import CallHandle
 from actors.log import log_event
 from config.settings import Settings

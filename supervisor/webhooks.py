@@ -41,6 +41,8 @@ from collections.abc import Mapping, Sequence
 
 from attrs import frozen
 
+from .errors import WebhookVerificationError
+
 __all__ = ["WebhookMeta", "WebhookVerificationError", "verify_webhook"]
 
 ID_HEADER = "webhook-id"
@@ -61,21 +63,6 @@ class WebhookMeta:
     webhook_id: str
     #: Unix seconds of this delivery attempt (changes on every retry).
     timestamp: int
-
-
-class WebhookVerificationError(Exception):
-    """A delivery failed verification; ``reason`` is one of the codes in the module docstring."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-    def to_log_dict(self) -> dict[str, str]:
-        return {"reason": self.reason, "message": self.message}
-
-    def __repr__(self) -> str:
-        return f"WebhookVerificationError(reason={self.reason!r}, message={self.message!r})"
 
 
 def verify_webhook(

@@ -3,7 +3,7 @@
 ``log_lines``
     Captures what the ``callvisor`` logger writes, rendered by the real
     :class:`supervisor.logs.JsonFormatter`, so that a test asserts on the line an operator would
-    grep.  A test that logs an event missing from ``actors.events.EVENTS`` errors at teardown.
+    grep.  A test that logs an event missing from ``actors.log.EVENTS`` errors at teardown.
 
 Clocks
     pytest-trio runs a test under a clock when the test itself (not one of its fixtures) asks
@@ -28,8 +28,7 @@ from typing import Any
 import pytest
 import trio.testing
 
-from actors.log import LOGGER_NAME
-from supervisor.logs import JsonFormatter
+from actors.log import LOGGER_NAME, JsonFormatter
 
 
 class _ListHandler(logging.Handler):
@@ -79,7 +78,7 @@ def log_lines() -> Iterator[LogLines]:
     missing = sorted({str(line.get("event")) for line in capture.unregistered()})
     if missing:
         pytest.fail(
-            f"logged events missing from actors/events.py: {', '.join(missing)} "
+            f"logged events missing from actors/log/_events.py: {', '.join(missing)} "
             "(register them in EVENTS, then run `make docs`)"
         )
 

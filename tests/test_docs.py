@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.events import EVENTS
+from actors.log import EVENTS
 from config.errors import ApplicationError
 from supervisor.commands.docs import load_sip_status, render_troubleshooting
 
@@ -41,7 +41,7 @@ def test_checked_in_doc_matches_the_registry() -> None:
             )
         )
         pytest.fail(
-            "docs/troubleshooting.md is out of date with actors/events.py; run `make docs`\n"
+            "docs/troubleshooting.md is out of date with actors/log/_events.py; run `make docs`\n"
             + diff[:4000]
         )
 

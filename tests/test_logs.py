@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import trio
 
-from actors.log import LOGGER_NAME, call_context, log_event
+from actors.log import LOGGER_NAME, JsonFormatter, call_context, format_ts, log_event
 from config.errors import TenantNotConfiguredError
-from supervisor.logs import QUIET_LOGGERS, JsonFormatter, configure_logging, format_ts
+from supervisor.logs import QUIET_LOGGERS, configure_logging
 
 API_KEY = "sk-test-9f8e7d6c5b4a39281706"
 WEBHOOK_SECRET = "whsec_c2VjcmV0LXNlY3JldA=="

@@ -24,8 +24,8 @@ import pytest
 import trio
 import trustme
 
-from actors.control import CallAcceptError, CallControl
-from actors.errors import ToolExecutionError
+from actors.control import CallControl
+from actors.errors import CallAcceptError, ToolExecutionError
 from actors.tls import client_tls_context
 from actors.tools import run_tool, tool_http_client
 from actors.transport import TrioTransport

@@ -1,6 +1,6 @@
 """``docs/troubleshooting.md``, rendered from the event registry and the exception tree.
 
-The page is never edited by hand: change :data:`actors.events.EVENTS` (or an error class) and
+The page is never edited by hand: change :data:`actors.log.EVENTS` (or an error class) and
 run ``make docs``.  ``tests/test_docs.py`` fails while the file and the rendering differ.  The
 output is deterministic (no timestamps, registry order), so a diff shows exactly what changed.
 
@@ -9,17 +9,19 @@ output is deterministic (no timestamps, registry order), so a diff shows exactly
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 from collections.abc import Iterator, Mapping
 from types import ModuleType
 
-from actors.events import EVENTS, Event
-from actors.log import LOGGER_NAME, RECORD_ATTR, render_error
+import actors.errors
+import config.errors
+import supervisor.errors
+from actors.decision import SIP_STATUS_BY_REASON
+from actors.log import EVENTS, LOGGER_NAME, RECORD_ATTR, Event, JsonFormatter, render_error
 from config.errors import ApplicationError, TenantNotConfiguredError
 
-from ..logs import QUIET_LOGGERS, JsonFormatter
+from ..logs import QUIET_LOGGERS
 
 CATALOGUE_MARK = "★"
 
@@ -36,8 +38,9 @@ SIP_PHRASES = {
     603: "Decline",
 }
 
-# Error classes outside these packages (a test's throwaway subclass) stay out of the page.
-_OUR_PACKAGES = ("config.", "actors.", "supervisor.")
+#: The errors modules whose trees the page draws, in its order: one per package that has errors.
+#: A class defined elsewhere (a test's throwaway subclass) stays out of the page.
+_ERROR_MODULES: tuple[ModuleType, ...] = (config.errors, actors.errors, supervisor.errors)
 
 
 def render_troubleshooting(sip_status: Mapping[str, int] | None = None) -> str:
@@ -47,8 +50,6 @@ def render_troubleshooting(sip_status: Mapping[str, int] | None = None) -> str:
     (``actors.decision.SIP_STATUS_BY_REASON``, see :func:`load_sip_status`); without it the page
     has no SIP section.
     """
-    for module in ("actors.errors", "actors.control"):  # register their errors in the tree
-        _import_optional(module)
     parts = [
         _intro(),
         _reading_logs(),
@@ -61,13 +62,9 @@ def render_troubleshooting(sip_status: Mapping[str, int] | None = None) -> str:
     return "\n\n".join(part.strip("\n") for part in parts) + "\n"
 
 
-def load_sip_status() -> Mapping[str, int] | None:
-    """``actors.decision.SIP_STATUS_BY_REASON`` when that module exists, else ``None``."""
-    module = _import_optional("actors.decision")
-    if module is None:
-        return None
-    mapping: Mapping[str, int] | None = getattr(module, "SIP_STATUS_BY_REASON", None)
-    return mapping
+def load_sip_status() -> Mapping[str, int]:
+    """The SIP status sent with each rejection reason (``actors.decision.SIP_STATUS_BY_REASON``)."""
+    return SIP_STATUS_BY_REASON
 
 
 # -- sections -----------------------------------------------------------------------------
@@ -77,7 +74,7 @@ def _intro() -> str:
     return f"""
 # Troubleshooting
 
-<!-- Generated from actors/events.py by `make docs`; edit the registry, not this page. -->
+<!-- Generated from actors/log/_events.py by `make docs`; edit the registry, not this page. -->
 
 Every problem callvisor notices is reported as a log event with a fixed code.  This page lists
 each code: how severe it is, what causes it, what the caller and OpenAI get in return, and what
@@ -250,13 +247,12 @@ def _exception_tree() -> str:
 def _walk(cls: type[ApplicationError], depth: int) -> Iterator[tuple[int, type[ApplicationError]]]:
     yield depth, cls
     # Sorted, not in creation order: that depends on which module happened to be imported first.
-    ours = [sub for sub in cls.__subclasses__() if sub.__module__.startswith(_OUR_PACKAGES)]
+    ours = [sub for sub in cls.__subclasses__() if sub.__module__ in _MODULE_ORDER]
     for sub in sorted(ours, key=_tree_order):
         yield from _walk(sub, depth + 1)
 
 
-#: The modules of the exception tree, in the order the page shows them.
-_MODULE_ORDER = ("config.errors", "actors.errors", "actors.control")
+_MODULE_ORDER = tuple(module.__name__ for module in _ERROR_MODULES)
 
 
 def _tree_order(cls: type[ApplicationError]) -> tuple[int, str]:
@@ -313,16 +309,6 @@ def _cell(text: str) -> str:
     for i in range(0, len(pieces), 2):  # the even pieces are outside backticks
         pieces[i] = pieces[i].replace("*", "\\*")
     return "`".join(pieces).replace("|", "\\|")
-
-
-def _import_optional(name: str) -> ModuleType | None:
-    """Import a module that a colleague may not have written yet."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise  # the module exists but is broken: say so
-        return None
 
 
 README_BEGIN = "<!-- settings:begin -->"

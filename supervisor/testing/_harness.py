@@ -18,13 +18,12 @@ from typing import Any
 import httpx2
 import trio
 
-from actors.log import LOGGER_NAME
+from actors.log import LOGGER_NAME, JsonFormatter
 from config.settings import Settings
 from config.source import TenantSource
 from config.tenants_file import FileTenantSource
 
 from ..cluster import Coordination
-from ..logs import JsonFormatter
 from ..service import ServiceInfo, open_service
 from ._platform import SimulatedPlatform
 from ._webhooks import WebhookSigner

@@ -10,8 +10,13 @@ import mongomock
 import pytest
 import trio.testing
 
-from config.convert import ConfigStructureError, structure_config
-from config.errors import TenantConfigParseError, TenantResolutionError, ToolBuildError
+from config.convert import structure_config
+from config.errors import (
+    ConfigStructureError,
+    TenantConfigParseError,
+    TenantResolutionError,
+    ToolBuildError,
+)
 from config.memo import CONFIG_MEMO, DEFAULT_MAX_TENANTS, TOOLS_MEMO, TenantMemo
 from config.models import HttpTool
 from config.mongo import MongoStore, MongoTenantSource, import_tenants

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from config.convert import ConfigStructureError, structure, structure_config
+from config.convert import structure, structure_config
+from config.errors import ConfigStructureError
 from config.models import (
     CURRENT_SCHEMA_VERSION,
     EndCallTool,

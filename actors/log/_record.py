@@ -1,7 +1,7 @@
-"""The ``log_event`` helper and the call context carried by contextvars.
+"""``log_event`` and the call context carried by contextvars (private; see actors.log).
 
 Every event callvisor reports goes through :func:`log_event`: one stdlib ``logging`` record per
-event, rendered as one JSON line by :class:`supervisor.logs.JsonFormatter`.  ``tenant_id`` and
+event, rendered as one JSON line by :class:`~actors.log.JsonFormatter`.  ``tenant_id`` and
 ``call_id`` come from the contextvars below, which the call actor sets in its own task (trio
 copies the context into each new task, so a call's children inherit them and nothing leaks into
 sibling calls).
@@ -18,7 +18,7 @@ from typing import Any
 
 from config.errors import ApplicationError
 
-from .events import EVENTS
+from ._events import EVENTS
 
 LOGGER_NAME = "callvisor"
 RECORD_ATTR = "callvisor_fields"
