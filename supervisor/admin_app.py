@@ -29,7 +29,7 @@ from actors.handle import CallHandle
 from actors.log import log_event
 from config.errors import InstructionsDBError
 
-from .cluster import LeaseCapacity
+from .cluster import Coordination
 from .supervisor import Supervisor
 
 
@@ -55,7 +55,7 @@ def create_admin_app(
     *,
     admin_token: str | None,
     request_drain: Callable[[], Awaitable[None] | None],
-    cluster: LeaseCapacity | None = None,
+    cluster: Coordination | None = None,
 ) -> QuartTrio:
     app = QuartTrio("callvisor.admin")
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
@@ -85,9 +85,9 @@ def create_admin_app(
                 return {"ok": False, "error": "not in cluster mode (CALLVISOR_CLUSTER)"}, 400
             try:
                 tree["cluster"] = {
-                    "calls": await cluster.cluster_calls(),
-                    "capacity_used": await cluster.used_in_cluster(),
-                    "capacity_limit": cluster.limit,
+                    "calls": await cluster.registry.calls(),
+                    "capacity_used": await cluster.capacity.used_in_cluster(),
+                    "capacity_limit": cluster.capacity.limit,
                 }
             except InstructionsDBError as err:
                 return {"ok": False, "error": "cluster_store_unavailable", "reason": err.reason}, 503
@@ -105,7 +105,7 @@ def create_admin_app(
         call = supervisor.calls.get(call_id)
         if call is None and cluster is not None:
             try:
-                owner = await cluster.request_hangup(call_id)
+                owner = await cluster.registry.request_hangup(call_id)
             except InstructionsDBError as err:
                 return {"ok": False, "error": "cluster_store_unavailable", "reason": err.reason}, 503
             if owner is not None:

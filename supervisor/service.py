@@ -137,7 +137,7 @@ class Service:
             self.supervisor,
             admin_token=settings.admin_token,
             request_drain=self.request_stop,
-            cluster=coordination.capacity if coordination else None,
+            cluster=coordination,
         )
         self._stop = trio.Event()
 
@@ -195,7 +195,7 @@ class Service:
                 if watch_loop_lag:
                     outer.start_soon(self._watch_loop_lag, name="loop-lag")
                 if self.coordination is not None:
-                    outer.start_soon(self.coordination.capacity.watch_hangups, name="cluster-hangups")
+                    outer.start_soon(self.coordination.hangups.watch, name="cluster-hangups")
                 stop_servers = trio.Event()
                 async with trio.open_nursery() as servers:
                     public = await servers.start(
