@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from attrs import define
 
 from config.settings import Settings
@@ -21,6 +20,10 @@ from ..supervisor import Supervisor
 from ._harness import LogLines, open_callvisor
 from ._platform import SimulatedPlatform
 from ._webhooks import WebhookSigner, incoming_call_event, place_call
+
+if TYPE_CHECKING:
+    import httpx
+
 
 #: The number a call dials unless told otherwise: the example tenants' acme-corp.
 DEFAULT_TO = "sip:+18005551212@sip.example.com"
@@ -92,6 +95,8 @@ async def open_driver(
 
     ``http`` shares one client between drivers (several replicas); by default each has its own.
     """
+    import httpx  # the testing extra: only the sending side needs it
+
     async with open_callvisor(settings, **callvisor_kwargs) as info:
         if http is not None:
             yield Driver(platform, signer, info, http, logs)

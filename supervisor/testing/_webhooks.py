@@ -15,9 +15,9 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 if TYPE_CHECKING:
+    import httpx
+
     from ._platform import SimulatedPlatform
 
 _WHSEC = "whsec_"
@@ -117,6 +117,7 @@ async def place_call(
         timestamp=int(time.time()) if timestamp is None else timestamp,
     )
     headers["content-type"] = "application/json"
+    import httpx  # the testing extra: only the sending side needs it
     url = http_base_url.rstrip("/") + "/webhooks/openai"
     if client is not None:
         return await client.post(url, content=body, headers=headers)
