@@ -30,7 +30,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 
 from .intake import MAX_BODY_BYTES, WebhookIntake
-from .json_app import create_json_app, json_response
+from .json_app import create_json_app, encode_json, json_bytes_response, json_response
 from .supervisor import Supervisor
 
 WEBHOOK_PATH = "/webhooks/openai"
@@ -52,26 +52,27 @@ def create_public_app(intake: WebhookIntake, supervisor: Supervisor) -> QuartTri
         except RequestEntityTooLarge:
             return _too_large(intake)
         except RequestTimeout:
-            response = json_response(app, 408, {"ok": False, "error": "request_timeout"})
-            response.headers["Connection"] = "close"
-            return response
+            return json_response(408, {"ok": False, "error": "request_timeout"}, headers={"Connection": "close"})
         # A repeated header: the first one counts (werkzeug's Headers.get).
         headers = {name: value for name in WEBHOOK_HEADERS if (value := request.headers.get(name)) is not None}
         status, payload = await intake.handle(body if isinstance(body, bytes) else body.encode(), headers)
-        return json_response(app, status, payload)
+        return json_response(status, payload)
+
+    # The answer changes once, when a drain begins: both are encoded ahead.
+    replica_id = supervisor.settings.replica_id
+    health_bodies = {
+        draining: encode_json({
+            "ok": True,
+            "status": "draining" if draining else "serving",
+            "draining": draining,
+            "replica_id": replica_id,
+        })
+        for draining in (False, True)
+    }
 
     @app.get(HEALTH_PATH)  # HEAD too: Quart adds it, hypercorn drops the body
     async def health() -> Response:
-        return json_response(
-            app,
-            200,
-            {
-                "ok": True,
-                "status": "draining" if supervisor.draining else "serving",
-                "draining": supervisor.draining,
-                "replica_id": supervisor.settings.replica_id,
-            },
-        )
+        return json_bytes_response(200, health_bodies[supervisor.draining])
 
     return app
 
