@@ -12,6 +12,9 @@ address without a token is refused at start-up by the settings.
 ``GET /ready``                           200 while admitting calls, 503 while draining
 ``GET /metrics``                         Prometheus text
 ======================================  =========================================================
+
+Like the public port, a :func:`~supervisor.json_app.create_json_app` app: 404, 405 (with
+``Allow``) and 500 answer JSON.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from actors.log import log_event
 from config.errors import InstructionsDBError
 
 from .cluster import Coordination
+from .json_app import create_json_app
 from .supervisor import Supervisor
 
 
@@ -57,9 +61,7 @@ def create_admin_app(
     request_drain: Callable[[], Awaitable[None] | None],
     cluster: Coordination | None = None,
 ) -> QuartTrio:
-    app = QuartTrio("callvisor.admin")
-    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app = create_json_app("callvisor.admin")
     expected = f"Bearer {admin_token}".encode() if admin_token else None
 
     @app.before_request
@@ -141,9 +143,5 @@ def create_admin_app(
         supervisor.refresh_gauges()
         body, content_type = supervisor.metrics.render()
         return Response(body, content_type=content_type)
-
-    @app.errorhandler(404)
-    async def not_found(_error: Exception) -> tuple[dict[str, Any], int]:
-        return {"ok": False, "error": "not_found"}, 404
 
     return app

@@ -1,4 +1,5 @@
-"""What the bare ASGI apps here (the public port, the simulated platform's) share."""
+"""For a bare ASGI app with nothing to start or stop (the apps of supervisor are QuartTrio apps,
+``supervisor.json_app``; a test's TLS server and ``bench/platform.py`` still use this)."""
 
 from __future__ import annotations
 

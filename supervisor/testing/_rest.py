@@ -1,7 +1,7 @@
 """The simulated platform's REST half (private; see supervisor.testing).
 
 ``POST /v1/realtime/calls/{call_id}/{accept|reject|hangup|refer}`` served by hypercorn from a
-small ASGI app.  A request is answered in this order:
+small QuartTrio app (:func:`~supervisor.json_app.create_json_app`).  A request is answered in this order:
 
 1. recorded (every request, whatever its fate);
 2. 401 ``invalid_api_key`` unless ``Authorization: Bearer <api_key>``;
@@ -27,25 +27,20 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
+from quart import Response, request
+from quart_trio import QuartTrio
 
-from ..asgi import answer_lifespan
+from ..json_app import create_json_app
 from ._sideband import expect_call
 from ._state import CALL_ACTIONS, PlatformState, RecordedRequest
 
 _PREFIX = "/v1/realtime/calls/"
-
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
 
 def _error(
     code: str, message: str, *, param: str | None = None, kind: str = "invalid_request_error"
@@ -129,61 +124,46 @@ async def answer(
     return 200, None
 
 
-class CallControlApp:
-    """The ASGI app: routes call-control POSTs to :func:`answer`."""
+def create_call_control_app(state: PlatformState) -> QuartTrio:
+    """The REST app: call-control POSTs go to :func:`answer`; any other request is a 404."""
+    app = create_json_app("supervisor.testing.platform")
+    app.config["MAX_CONTENT_LENGTH"] = None
 
-    def __init__(self, state: PlatformState) -> None:
-        self._state = state
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await answer_lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        raw_body = await _read_body(receive)
-        path: str = scope["path"]
-        route = path.removeprefix(_PREFIX).split("/") if path.startswith(_PREFIX) else []
-        if (
-            scope["method"] != "POST"
-            or len(route) != 2
-            or route[1] not in CALL_ACTIONS
-            or not route[0]
-        ):
-            await _respond(
-                send, 404, _error("not_found", f"No route for {scope['method']} {path}.")
-            )
-            return
+    @app.post(f"{_PREFIX}<call_id>/<action>")
+    async def call_control(call_id: str, action: str) -> Response:
+        raw_body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+        if action not in CALL_ACTIONS:
+            return _no_route()
+        # From the scope, not Quart's headers (which add Remote-Addr): as the client sent them.
         headers = {
-            name.decode("latin-1").lower(): value.decode("latin-1")
-            for name, value in scope["headers"]
+            name.decode("latin-1").lower(): value.decode("latin-1") for name, value in request.scope["headers"]
         }
-        peer = scope.get("client")
+        peer = request.scope.get("client")
         client = f"{peer[0]}:{peer[1]}" if peer else ""
-        status, payload = await answer(self._state, route[1], route[0], raw_body, headers, client)
-        await _respond(send, status, payload)
+        # As OpenAI would, the platform finishes what it was asked even if the client gives up.
+        with trio.CancelScope(shield=True):
+            status, payload = await answer(state, action, call_id, raw_body, headers, client)
+        return _respond(status, payload)
+
+    # OpenAI's shape for a wrong path or method, not the shared JSON app's.
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    async def not_found(_error: Exception) -> Response:
+        return _no_route()
+
+    return app
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+def _no_route() -> Response:
+    return _respond(404, _error("not_found", f"No route for {request.method} {request.scope['path']}."))
 
 
-async def _respond(send: Send, status: int, payload: dict[str, Any] | None) -> None:
-    body = b"" if payload is None else json.dumps(payload).encode()
-    headers = [(b"content-length", str(len(body)).encode())]
-    if payload is not None:
-        headers.append((b"content-type", b"application/json"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def _respond(status: int, payload: dict[str, Any] | None) -> Response:
+    if payload is None:
+        response = Response(b"", status=status)
+        del response.headers["Content-Type"]  # an empty 200 says only its length
+        return response
+    return Response(json.dumps(payload), status=status, content_type="application/json")
 
 
 async def serve_call_control(
@@ -202,6 +182,6 @@ async def serve_call_control(
             if state.tls is not None:  # https: hypercorn reads the key and chain at start
                 config.certfile = config.keyfile = files.enter_context(state.tls.server_pem_file())
             binds: list[str] = await nursery.start(
-                partial(serve, cast(Any, CallControlApp(state)), config, mode="asgi")
+                partial(serve, create_call_control_app(state), config, mode="asgi")
             )
         task_status.started(binds[0])
