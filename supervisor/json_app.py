@@ -1,7 +1,8 @@
 """The QuartTrio app shape the three HTTP apps share: every answer JSON, errors included.
 
-The public port (``public_app``), the operator port (``admin_app``) and the simulated
-platform's REST half (``_platform_rest``) are built by :func:`create_json_app`, which answers
+The public port (``public_app``), the operator port (``admin_app``), the simulated platform's
+REST half (``supervisor/testing/_rest.py``) and ``callvisor simulate``'s control API are built by
+:func:`create_json_app`, which answers
 Quart's own errors as JSON instead of werkzeug's HTML pages:
 
 ======  ===============================================================  ======================
@@ -12,9 +13,9 @@ status  body                                                             headers
 500     ``{"ok": false, "error": "internal_error", "retry": true}``
 ======  ===============================================================  ======================
 
-A websocket upgrade gets the 404 too (no route takes one).  A 500 is a bug in a route: Quart logs its traceback once, at ERROR, on the app's logger (the
-app's name, e.g. ``callvisor.public``), before the handler answers.  An app that answers its
-errors in another shape (the simulated platform speaks OpenAI's) registers its own handlers on
+A websocket upgrade gets the 404 too (no route takes one).  A 500 is a bug in a route: Quart
+logs its traceback once, at ERROR, on the app's logger (the app's name, e.g.
+``callvisor.public``), before the handler answers.  An app that answers its errors in another shape (the simulated platform speaks OpenAI's) registers its own handlers on
 top.  Paths match exactly (no merging of repeated slashes, no redirect to a canonical URL) and
 no automatic ``OPTIONS`` route is added.
 """

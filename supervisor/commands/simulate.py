@@ -42,12 +42,12 @@ from hypercorn.trio import serve
 from quart import request
 from quart_trio import QuartTrio
 
+from ..json_app import create_json_app
 from ..testing import PlatformTls, SimulatedPlatform, serve_platform
 
 
 def create_control_app(platform: SimulatedPlatform) -> QuartTrio:
-    app = QuartTrio("callvisor.simulate")
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app = create_json_app("callvisor.simulate")
 
     @app.errorhandler(KeyError)
     async def unknown_call(error: KeyError) -> tuple[dict[str, Any], int]:

@@ -72,6 +72,18 @@ async def test_actors_shows_the_supervisor_and_a_call_running_a_tool(
     await tool_driver.assert_no_leaks()
 
 
+@pytest.mark.parametrize(("method", "path", "allow"), [("POST", "/metrics", "GET, HEAD"), ("GET", "/drain", "POST")])
+async def test_a_wrong_method_on_the_operator_port_is_json_405(
+    driver: Driver, method: str, path: str, allow: str, mock_clock: trio.testing.MockClock
+) -> None:
+    """A route asked with another method: 405 JSON with Allow, never Quart's HTML page."""
+    response = await driver.admin(method, path)
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["allow"] == allow
+    assert response.json() == {"ok": False, "error": "method_not_allowed"}
+
+
 async def test_unknown_call_and_route_are_404(driver: Driver, mock_clock: trio.testing.MockClock) -> None:
     """GET /actors/{unknown} answers 404 call_not_found; an unknown route 404 not_found."""
     response = await driver.admin("GET", "/actors/rtc_nobody")
