@@ -49,6 +49,7 @@ from .decision import SIP_STATUS_BY_REASON, Decision, Outcome
 from .errors import CallControlError, CallGoneError, CallRefused
 from .handle import CallHandle
 from .log import call_context, log_event, tenant_id_var
+from .tls import TlsSessions
 from .tools import HTTP_TOOLS_IN_FLIGHT
 
 #: The tenant of a call whose number could not be routed because the store was down.
@@ -128,6 +129,8 @@ class CallEnv:
     tool_http: httpx2.AsyncClient
     #: The process's one client TLS context (actors.tls), for the sideband.
     tls: ssl.SSLContext
+    #: The sideband's TLS sessions, resumed by the next call (actors.tls.TlsSessions).
+    tls_sessions: TlsSessions = field(factory=TlsSessions)
     #: Bounds the http tool requests in flight (see actors.tools.HTTP_TOOLS_IN_FLIGHT).
     tool_limiter: trio.CapacityLimiter = field(factory=lambda: trio.CapacityLimiter(HTTP_TOOLS_IN_FLIGHT))
 

@@ -46,7 +46,7 @@ from config.models import EndCallTool, TransferCallTool
 from .errors import CallControlError, CallGoneError, SessionStartFailed, ToolExecutionError
 from .handle import CallHandle
 from .log import log_event
-from .tls import describe_tls_failure, tls_failure
+from .tls import TlsSessions, describe_tls_failure, tls_failure
 from .tools import CallAction, ToolResult, find_tool, parse_arguments, run_tool
 
 if TYPE_CHECKING:
@@ -77,13 +77,15 @@ _RESPONSE_EVENTS = frozenset(
 _Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
 
 
-async def _open_stream(target: SplitResult, ssl_context: ssl.SSLContext) -> _Stream:
+async def _open_stream(target: SplitResult, ssl_context: ssl.SSLContext, sessions: TlsSessions) -> _Stream:
     """TCP to the sideband's host, with the TLS handshake done (and verified) for ``wss``."""
     host = target.hostname or ""
     if target.scheme != "wss":
         return await trio.open_tcp_stream(host, target.port or 80)
-    tcp = await trio.open_tcp_stream(host, target.port or 443)
+    port = target.port or 443
+    tcp = await trio.open_tcp_stream(host, port)
     tls = trio.SSLStream(tcp, ssl_context, server_hostname=host, https_compatible=True)
+    sessions.offer(tls, (host, port))
     try:
         await tls.do_handshake()
     except BaseException:
@@ -204,8 +206,10 @@ class _Session:
                             if delay:
                                 self.call.counters["connect_retries"] += 1
                                 await trio.sleep(delay)
-                            stream = await _open_stream(target, self.env.tls)
+                            stream = await _open_stream(target, self.env.tls, self.env.tls_sessions)
                             self.ws = ws = await self._handshake(nursery, stream, target)
+                            if isinstance(stream, trio.SSLStream):
+                                self.env.tls_sessions.keep(stream, (target.hostname or "", target.port or 443))
                         await self._live(ws, nursery)
                     if scope.cancelled_caught and self.call.end_reason is None:
                         self.call.end_reason = "max_duration"

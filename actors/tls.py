@@ -23,6 +23,9 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import trio
 
 from config.errors import SettingsError
 from config.settings import Settings
@@ -52,6 +55,33 @@ def client_tls_context(settings: Settings) -> ssl.SSLContext:
         raise SettingsError([f"{where}: {cafile or defaults.openssl_cafile} holds no CA certificate"])
     context.set_alpn_protocols(ALPN_PROTOCOLS)
     return context
+
+
+class TlsSessions:
+    """The newest TLS session of each sideband origin, offered by the next connection to resume.
+
+    A resumed handshake skips the certificate chain (verified when the session was made) and
+    costs about 0.2 ms of CPU less per call (docs/benchmarks.md).  A server that declines the
+    ticket (expired, rotated, another machine behind the name) gets a full, verified handshake;
+    nothing fails.  One entry per ``(host, port)``: the sideband has one origin.
+    """
+
+    __slots__ = ("_by_origin",)
+
+    def __init__(self) -> None:
+        self._by_origin: dict[tuple[str, int], ssl.SSLSession] = {}
+
+    def offer(self, stream: trio.SSLStream[Any], origin: tuple[str, int]) -> None:
+        """Before the handshake: let ``stream`` try to resume ``origin``'s newest session."""
+        session = self._by_origin.get(origin)
+        if session is not None:
+            stream.session = session
+
+    def keep(self, stream: trio.SSLStream[Any], origin: tuple[str, int]) -> None:
+        """After the server has spoken (its tickets arrive after the handshake): keep its session."""
+        session = stream.session
+        if session is not None and session.has_ticket:
+            self._by_origin[origin] = session
 
 
 def _existing(path: str | None, test: Callable[[Path], bool]) -> Path | None:

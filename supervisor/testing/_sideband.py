@@ -374,16 +374,18 @@ async def serve_sideband(
 async def _handle_stream(state: PlatformState, tcp: trio.SocketStream) -> None:
     """One TCP connection: TLS (wss), handshake, conversation, then a bounded close."""
     stream: trio.abc.Stream = tcp
+    resumed: bool | None = None
     if state.tls is not None:
         stream = trio.SSLStream(tcp, state.tls.server_context(), server_side=True, https_compatible=True)
-        with trio.move_on_after(HANDSHAKE_TIMEOUT_S) as late:
-            try:
+        handshaken = False
+        with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
+            with contextlib.suppress(trio.BrokenResourceError):  # refused our certificate, or left
                 await stream.do_handshake()
-            except trio.BrokenResourceError:  # the client refused our certificate, or left
-                late.cancel()
-        if late.cancelled_caught:
+                handshaken = True
+        if not handshaken:
             await trio.aclose_forcefully(tcp)
             return
+        resumed = stream.session_reused
     with trio.CancelScope() as bounded:
         async with trio.open_nursery() as nursery:  # trio-websocket's reader task
             call, ws = None, None
@@ -394,7 +396,7 @@ async def _handle_stream(state: PlatformState, tcp: trio.SocketStream) -> None:
                 request = await trio_websocket.wrap_server_stream(
                     nursery, stream, max_message_size=MAX_MESSAGE_BYTES
                 )
-                call = await _admit(state, request)
+                call = await _admit(state, request, resumed)
                 if call is not None:
                     ws = await request.accept()
             if call is None or ws is None:
@@ -448,7 +450,7 @@ async def _converse(call: SimulatedCall, conn: _Connection) -> None:
 
 
 async def _admit(
-    state: PlatformState, request: trio_websocket.WebSocketRequest
+    state: PlatformState, request: trio_websocket.WebSocketRequest, tls_resumed: bool | None
 ) -> SimulatedCall | None:
     """The call this handshake may attach to; otherwise reject it and return None."""
     url = urlsplit(request.path)
@@ -465,9 +467,9 @@ async def _admit(
     elif call is None or call.state != "accepted":
         status, code = 404, "call_id_not_found"
     else:
-        state.record_handshake(call_id, 101)
+        state.record_handshake(call_id, 101, tls_resumed=tls_resumed)
         return call
-    state.record_handshake(call_id, status)
+    state.record_handshake(call_id, status, tls_resumed=tls_resumed)
     body = {"error": {"type": "invalid_request_error", "code": code, "message": code}}
     await request.reject(
         status,

@@ -110,6 +110,8 @@ class RecordedHandshake:
     call_id: str | None
     status: int
     at: float
+    #: Over TLS: whether the client resumed an earlier TLS session; None over plain ws.
+    tls_resumed: bool | None = None
 
 
 class PlatformState:
@@ -146,8 +148,10 @@ class PlatformState:
             self.on_request(request)
         self.changes.notify()
 
-    def record_handshake(self, call_id: str | None, status: int) -> None:
-        self.handshakes.append(RecordedHandshake(call_id=call_id, status=status, at=trio.current_time()))
+    def record_handshake(self, call_id: str | None, status: int, *, tls_resumed: bool | None = None) -> None:
+        self.handshakes.append(
+            RecordedHandshake(call_id=call_id, status=status, at=trio.current_time(), tls_resumed=tls_resumed)
+        )
         self.changes.notify()
 
     def spawn(self, fn: Callable[[], Awaitable[None]], *, name: str) -> None:

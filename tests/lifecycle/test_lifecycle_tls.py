@@ -258,7 +258,8 @@ def counting_tls_contexts(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]
 async def test_tls_calls_share_the_process_context(
     open_driver: OpenDriver, monkeypatch: pytest.MonkeyPatch, mock_clock: trio.testing.MockClock
 ) -> None:
-    """Ten TLS calls, each accepted, greeted and hung up: no TLS context made, no trust store loaded."""
+    """Ten TLS calls, each accepted, greeted and hung up: no TLS context made, no trust store
+    loaded, and every sideband after the first resumes the TLS session."""
     async with open_driver(tls=True) as driver:
         await driver.start("rtc_warm")  # the platform's server side is warm too
         await driver.caller_hangup(driver.platform.call("rtc_warm"))
@@ -270,4 +271,7 @@ async def test_tls_calls_share_the_process_context(
         assert made == []
         service = driver.rig.info.service
         assert service.tls is service.supervisor.env.tls
+        # The first sideband made a full handshake; each later one resumed its TLS session.
+        resumed = [handshake.tls_resumed for handshake in driver.platform.handshakes]
+        assert resumed == [False] + [True] * 10
         await driver.assert_no_leaks()
