@@ -2,16 +2,19 @@
 
 ::
 
-    python -m bench                 the full run (about 30 minutes on 2 cores)
-    python -m bench --quick         a smoke run (about 4 minutes), same outputs, small loads
-    python -m bench --only intake,burst   some benchmarks only (intake, peer,
-                                    concurrency-httpless, concurrency, peer-concurrency, burst,
-                                    profile); add --merge to keep the other saved results
+    python -m bench                 the full run (about 35-40 minutes on 2 cores)
+    python -m bench --quick         a smoke run (about 6 minutes), same outputs, small loads
+    python -m bench --only intake,burst   some benchmarks only (intake, intake-plaintext, peer,
+                                    concurrency-httpless, concurrency-plaintext, concurrency,
+                                    peer-concurrency, burst, profile); add --merge to keep the
+                                    other saved results
     python -m bench profile [--rate R] [--seconds S]   only the profile, printed
     python -m bench render          rewrite the page and plots from the saved results.json
 
 Each component runs in its own process on loopback ports; every run is bounded in count and
-time.  Results go to ``docs/benchmarks/results.json`` (``--out`` changes the folder of the
+time.  Every phase talks to the simulated OpenAI platform over TLS (https, wss; trust through
+``SSL_CERT_FILE``) but the two ``-plaintext`` ones, which measure the same service over plain
+http and ws in the same run, for TLS's cost.  Results go to ``docs/benchmarks/results.json`` (``--out`` changes the folder of the
 page, plots and JSON), the processes' logs to a temporary run directory that is printed.
 """
 
@@ -34,7 +37,10 @@ from bench.plan import FULL, QUICK, Plan
 from bench.procs import ROOT, MachineWatch, background_cores
 from bench.sysinfo import machine, raise_fd_limit
 
-PHASES = ("intake", "peer", "concurrency-httpless", "concurrency", "peer-concurrency", "burst", "profile")
+PHASES = (
+    "intake", "intake-plaintext", "peer", "concurrency-httpless", "concurrency-plaintext", "concurrency",
+    "peer-concurrency", "burst", "profile",
+)
 
 
 def _phase(
@@ -59,6 +65,7 @@ def run_all(plan: Plan, only: set[str], out: Path, place_rate: float | None = No
     print(f"bench: {plan.name} run; process logs in {run_dir}", flush=True)
     results: dict[str, Any] = {
         "plan": plan.name, "plan_settings": attrs.asdict(plan), "machine": machine(), "run_dir": str(run_dir),
+        "tls": True,
     }
     results["background_busy_cores"] = background_cores()
     if results["background_busy_cores"] > 0.3:
@@ -76,6 +83,13 @@ def _run_phases(
     ours = peer = None
     if "intake" in only:
         ours = _phase(results, "intake", lambda: intake.run(run_dir, plan, peer=False), watch)
+    if "intake-plaintext" in only:
+        # Also at the TLS run's sustained rate, so that CPU per call compares at the same rate.
+        matched = (ours or {}).get("sustained_per_s") or None
+        _phase(
+            results, "intake_plaintext",
+            lambda: intake.run(run_dir, plan, peer=False, tls=False, matched_rate=matched), watch,
+        )
     if "peer" in only:
         peer = _phase(results, "peer_intake", lambda: intake.run(run_dir, plan, peer=True), watch)
     ours_rate = (ours or {}).get("sustained_per_s") or 100.0
@@ -87,6 +101,15 @@ def _run_phases(
         _phase(
             results, "concurrency_httpless",
             lambda: concurrency.run(run_dir, plan, peer=False, place_rate=ours_place, tool="httpless"), watch,
+        )
+    if "concurrency-plaintext" in only:
+        _phase(
+            results, "concurrency_plaintext",
+            lambda: concurrency.run(
+                run_dir, plan, peer=False, place_rate=ours_place, tool="httpless", tls=False,
+                levels=plan.plaintext_levels,
+            ),
+            watch,
         )
     if "concurrency" in only:
         _phase(results, "concurrency", lambda: concurrency.run(run_dir, plan, peer=False, place_rate=ours_place), watch)
@@ -144,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.merge:
         saved = json.loads((args.out / "benchmarks" / "results.json").read_text())
+        for key in list(saved.get("errors", {})):  # a phase re-run now keeps only its new error
+            if key in results:
+                del saved["errors"][key]
         for key in ("phase_seconds", "foreign_load", "errors"):
             saved.setdefault(key, {}).update(results.pop(key, {}))
         results.pop("total_seconds", None)

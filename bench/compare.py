@@ -112,24 +112,52 @@ def _change(before: float | None, after: float | None, higher_is_better: bool) -
     return f"{factor:.2f}x {word}" if abs(factor - 1) >= 0.03 else "same"
 
 
+def plaintext_view(r: dict[str, Any]) -> dict[str, Any]:
+    """The results as a plaintext run would have them: the plaintext phases in place of the TLS
+    ones; phases without a plaintext twin (the peer's included) are left out."""
+    return {
+        **r,
+        "intake": r.get("intake_plaintext"),
+        "peer_intake": None,
+        "concurrency_httpless": r.get("concurrency_plaintext"),
+        "concurrency": None,
+        "profile": None,
+        "burst": None,
+    }
+
+
 def before_after(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
-    """The section's rows, or nothing when there is no earlier run to compare with."""
+    """The section's rows, or nothing when there is no earlier run to compare with.
+
+    A *before* run over plaintext is compared with this run's plaintext phases where they have the
+    figure, and with its TLS phases (marked) where they do not.
+    """
     if not before:
         return []
     when = (before.get("machine") or {}).get("date")
+    mixed = bool(after.get("tls")) and not before.get("tls")
     out = [
         "## Before and after the fixes",
         "",
         f"*Before* is the run of {when} ([before.json](benchmarks/before.json)), whose profile (section 5)",
         "chose the fixes; *after* is this page's run, same plan, same machine. Median of the repetitions;",
         "*change* is the factor in the good direction.",
-        "",
-        "| figure | before | after | change |",
-        "|---|---:|---:|---|",
     ]
+    if mixed:
+        out += [
+            "The *before* run was over plaintext: *after* is this run's plaintext phase where it has the figure,",
+            "and its TLS phase where it does not (marked *TLS*), whose change then includes TLS's cost.",
+        ]
+    out += ["", "| figure | before | after | change |", "|---|---:|---:|---|"]
+    plain = plaintext_view(after) if mixed else after
     for label, unit, figure, higher_is_better in FIGURES:
-        b, a = figure(before), figure(after)
+        # The plaintext run has one low level only: "the top level" is the TLS run's.
+        b, a = figure(before), (None if mixed and "top level" in label else figure(plain))
+        marked = label
+        if a is None and mixed:
+            a = figure(after)
+            marked = f"{label} (after: *TLS*)" if a is not None else label
         if b is None and a is None:
             continue
-        out.append(f"| {label} | {_fmt(b, unit)} | {_fmt(a, unit)} | {_change(b, a, higher_is_better)} |")
+        out.append(f"| {marked} | {_fmt(b, unit)} | {_fmt(a, unit)} | {_change(b, a, higher_is_better)} |")
     return [*out, ""]

@@ -8,6 +8,13 @@ baseline (measured after a warm-up, before any call) is divided by the number of
 time over the window is divided by calls and minutes; callvisor's event-loop lag comes from its
 ``callvisor_event_loop_lag_seconds`` histogram (difference of two scrapes, so only the window
 counts; the quantile is interpolated inside Prometheus buckets).
+
+Over TLS by default (https call control, wss sidebands, trust through ``SSL_CERT_FILE``); the
+lag is also taken over each placement (``placing_loop_lag``: while the calls are being placed,
+handshakes and accepts included), and summed over the whole climb.  Once the server holds more
+than ``FD_WINDOW_CALLS`` calls (so well over 1,024 descriptors), each placement runs inside a
+*connection window* of the platform: how many call-control connections the server opened for
+how many accepts, with its descriptor count at the window's start and end.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench import procs
 from bench.plan import Plan
 from bench.stats import bucket_bounds, histogram_delta, histogram_quantile, parse_histogram
@@ -28,6 +37,36 @@ from supervisor.testing import new_secret
 
 LAG = "callvisor_event_loop_lag_seconds"
 GC = "callvisor_gc_pause_seconds"
+#: Live calls above which placements are counted for call-control connections per accept: past
+#: 1,024 descriptors, where a select()-based idle check fails and a pool would reconnect.
+FD_WINDOW_CALLS = 1100
+
+
+def lag_summary(delta: dict[float, float]) -> dict[str, Any]:
+    """p50 / p99 (interpolated) and the p99's bucket of a loop-lag histogram delta."""
+    return {
+        "observations": delta.get(float("inf"), 0.0),
+        "p99_ms": round(histogram_quantile(delta, 0.99) * 1000, 3),
+        "p50_ms": round(histogram_quantile(delta, 0.50) * 1000, 3),
+        "p99_bucket_ms": [round(b * 1000, 3) for b in bucket_bounds(delta, 0.99)],
+        "buckets": {str(k): v for k, v in delta.items()},
+    }
+
+
+def _add(total: dict[float, float], delta: dict[float, float]) -> dict[float, float]:
+    return {bound: total.get(bound, 0.0) + delta.get(bound, 0.0) for bound in {*total, *delta}}
+
+
+def _merge_placements(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One placement from its parts: outcomes added, the round trip of the largest part."""
+    if len(parts) == 1:
+        return parts[0]
+    outcomes: dict[str, int] = {}
+    for part in parts:
+        for key, n in part["outcomes"].items():
+            outcomes[key] = outcomes.get(key, 0) + n
+    main = max(parts, key=lambda part: part["completed"])
+    return {**main, "outcomes": outcomes, "completed": sum(part["completed"] for part in parts)}
 
 
 def _capacity_in_use(admin: str) -> float:
@@ -90,6 +129,26 @@ def _responsive(admin: str) -> bool:
     return True
 
 
+#: Memory the machine keeps free for everything else while a level is placed.
+MEMORY_HEADROOM_BYTES = 3 * 2**30
+
+
+def _memory_short(proc: procs.Proc, baseline: int, placed: int, level: int) -> str:
+    """Why placing up to ``level`` would exhaust the machine's memory, or "" if it fits (judged
+    from the RSS per call so far; the peer over TLS holds about a megabyte per call)."""
+    if placed == 0:
+        return ""
+    per_call = max(proc.rss() - baseline, 0) / placed
+    needed = per_call * (level - placed)
+    available = procs.memory_available()
+    if needed + MEMORY_HEADROOM_BYTES <= available:
+        return ""
+    return (
+        f"not placed up to {level:,}: at {per_call / 1024:,.0f} KiB per call it would need "
+        f"{needed / 2**30:,.1f} GiB more, with {available / 2**30:,.1f} GiB available"
+    )
+
+
 def _reached(control: str, level: int) -> bool:
     return _live(control) >= level
 
@@ -127,11 +186,15 @@ def _stack(pid: int) -> list[str]:
     return [line.strip() for line in dump.stdout.decode(errors="replace").splitlines()[3:15]]
 
 
-def run(run_dir: Path, plan: Plan, *, peer: bool, place_rate: float, tool: str = "http") -> dict[str, Any]:
+def run(
+    run_dir: Path, plan: Plan, *, peer: bool, place_rate: float, tool: str = "http", tls: bool = True,
+    levels: tuple[int, ...] | None = None,
+) -> dict[str, Any]:
     secret = new_secret()
-    name = "peer" if peer else ("callvisor" if tool == "http" else "callvisor-httpless")
-    levels = plan.peer_levels if peer else (plan.levels if tool == "httpless" else plan.http_tool_levels)
-    platform, urls = procs.start_platform(run_dir, f"platform-concurrency-{name}")
+    name = ("peer" if peer else ("callvisor" if tool == "http" else "callvisor-httpless")) + ("" if tls else "-plaintext")
+    if levels is None:
+        levels = plan.peer_levels if peer else (plan.levels if tool == "httpless" else plan.http_tool_levels)
+    platform, urls = procs.start_platform(run_dir, f"platform-concurrency-{name}", tls=tls)
     control = urls["control_url"]
     admin = ""
     try:
@@ -141,9 +204,11 @@ def run(run_dir: Path, plan: Plan, *, peer: bool, place_rate: float, tool: str =
             path = "/openai/webhook"
         else:
             tenants = procs.write_tenants(run_dir, urls["tool_url"])
-            proc, public, admin = procs.start_service(run_dir, urls, secret, tenants, name=f"service-concurrency-{tool}")
+            proc, public, admin = procs.start_service(
+                run_dir, urls, secret, tenants, name=f"service-concurrency-{tool}{'' if tls else '-plaintext'}",
+            )
             port, path = int(public.rsplit(":", 1)[1]), "/webhooks/openai"
-        stopped = ""
+        stopped = skipped = ""
         try:
             print(f"[concurrency:{name}] warm-up and baseline", flush=True)
             _place(port, secret, path, 20, 20.0, "warm")
@@ -157,13 +222,35 @@ def run(run_dir: Path, plan: Plan, *, peer: bool, place_rate: float, tool: str =
             results: list[dict[str, Any]] = []
             stuck_stack: list[str] = []
             placed = 0
+            climb_lag: dict[float, float] = {}
             for level in levels:
+                skipped = _memory_short(proc, baseline, placed, level)
+                if skipped:
+                    print(f"[concurrency:{name}]   {skipped}; no higher level", flush=True)
+                    break
                 print(f"[concurrency:{name}] placing calls up to {level} at {place_rate:g}/s", flush=True)
                 started = time.monotonic()
-                placement = _place(port, secret, path, level - placed, place_rate, f"cc{level}")
+                placing_before, placing_gc_before = _lag(admin), _gc(admin)
+                parts = []
+                if placed < FD_WINDOW_CALLS < level:
+                    parts.append(_place(port, secret, path, FD_WINDOW_CALLS - placed, place_rate, f"cc{level}a"))
+                    placed = FD_WINDOW_CALLS
+                    procs.wait_until(partial(_reached, control, placed), 60, interval_s=1.0)
+                conn_window: dict[str, Any] | None = None
+                if placed >= FD_WINDOW_CALLS:
+                    conn_window = {"live_at_start": _live(control), "fds_at_start": proc.ps.num_fds()}
+                    procs.post_json(f"{control}/conn_window")
+                parts.append(_place(port, secret, path, level - placed, place_rate, f"cc{level}"))
+                placement = _merge_placements(parts)
                 placed = level
                 procs.wait_until(partial(_reached, control, level), 60, interval_s=1.0)
                 place_s = time.monotonic() - started
+                if conn_window is not None:
+                    conn_window.update(procs.get_json(f"{control}/conn_window"))
+                    conn_window["fds_at_end"] = proc.ps.num_fds()
+                placing_delta = histogram_delta(placing_before, _lag(admin)) if admin else {}
+                placing_gc = _gc_delta(placing_gc_before, _gc(admin)) if admin else {}
+                climb_lag = _add(climb_lag, placing_delta)
                 if admin and not _responsive(admin):
                     stopped = f"the service stopped answering its operator port at {_live(control):,} calls"
                     stuck_stack = _stack(proc.popen.pid)
@@ -196,15 +283,13 @@ def run(run_dir: Path, plan: Plan, *, peer: bool, place_rate: float, tool: str =
                     "fds": proc.ps.num_fds(),
                     "tool": window,
                 }
+                if conn_window is not None:
+                    entry["conn_window"] = conn_window
                 if admin:
-                    delta = histogram_delta(lag_before, _lag(admin))
-                    entry["loop_lag"] = {
-                        "observations": delta.get(float("inf"), 0.0),
-                        "p99_ms": round(histogram_quantile(delta, 0.99) * 1000, 3),
-                        "p50_ms": round(histogram_quantile(delta, 0.50) * 1000, 3),
-                        "p99_bucket_ms": [round(b * 1000, 3) for b in bucket_bounds(delta, 0.99)],
-                        "buckets": {str(k): v for k, v in delta.items()},
-                    }
+                    entry["loop_lag"] = lag_summary(histogram_delta(lag_before, _lag(admin)))
+                    entry["placing_loop_lag"] = lag_summary(placing_delta)
+                    entry["placing_loop_lag"].pop("buckets")
+                    entry["placing_gc_pauses"] = placing_gc
                     entry["gc_pauses"] = _gc_delta(gc_before, _gc(admin))
                     entry["capacity_in_use"] = _capacity_in_use(admin)
                 results.append(entry)
@@ -214,12 +299,18 @@ def run(run_dir: Path, plan: Plan, *, peer: bool, place_rate: float, tool: str =
                     flush=True,
                 )
             procs.post_json(f"{control}/policy", {"tool_period_s": None})
+            windows = [lv["conn_window"] for lv in results if "conn_window" in lv]
+            summary = procs.get_json(f"{control}/summary")
             ended = False
+            cleanup_error = ""
             if not stopped:  # a wedged service would only make every hangup wait for its close
-                procs.post_json(f"{control}/hangup_all", timeout_s=120)
-                ended = procs.wait_until(lambda: _live(control) == 0, 60)
-                if admin:
-                    ended = procs.wait_until(lambda: _capacity_in_use(admin) == 0, 60)
+                try:  # the levels are measured: a failing cleanup must not lose them
+                    procs.post_json(f"{control}/hangup_all", timeout_s=120)
+                    ended = procs.wait_until(lambda: _live(control) == 0, 60)
+                    if admin:
+                        ended = procs.wait_until(lambda: _capacity_in_use(admin) == 0, 60)
+                except (httpx.HTTPError, OSError) as exc:
+                    cleanup_error = f"{type(exc).__name__}: {exc}"
             return {
                 "name": name,
                 "place_rate_per_s": place_rate,
@@ -227,10 +318,17 @@ def run(run_dir: Path, plan: Plan, *, peer: bool, place_rate: float, tool: str =
                 "baseline_fds": baseline_fds,
                 "levels": results,
                 "all_ended_after": ended,
-                "stopped": stopped,
+                "cleanup_error": cleanup_error,
+                "stopped": stopped or skipped,
                 "stuck_stack": stuck_stack,
                 "tool": tool,
                 "tool_name": TOOLS[tool],
+                "tls": tls,
+                "trust_bundle_certs": urls.get("trust_bundle_certs"),
+                "placing_loop_lag": lag_summary(climb_lag) if climb_lag else None,
+                "conn_above_fd_limit": _conn_total(windows),
+                "platform_summary": summary,
+                "failures": procs.failures(proc, peer=peer),
             }
         finally:
             if stopped:
@@ -239,3 +337,22 @@ def run(run_dir: Path, plan: Plan, *, peer: bool, place_rate: float, tool: str =
             proc.stop(30)
     finally:
         platform.stop()
+
+
+def _conn_total(windows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Call-control connections opened per accept over every window above ``FD_WINDOW_CALLS``."""
+    if not windows:
+        return None
+    accepts = sum(w["accepts"] for w in windows)
+    opened = sum(w["connections_opened"] for w in windows)
+    used = max(w["connections_used"] for w in windows)
+    return {
+        "accepts": accepts,
+        "connections_opened": opened,
+        "connections_used_max": used,
+        "opened_per_accept": round(opened / accepts, 4) if accepts else None,
+        "min_fds": min(w["fds_at_start"] for w in windows),
+        "max_fds": max(w["fds_at_end"] for w in windows),
+        "min_live": min(w["live_at_start"] for w in windows),
+        "windows": len(windows),
+    }

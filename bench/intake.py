@@ -6,6 +6,13 @@ step fails.  The highest passing step is the *sustained rate*; it is then re-run
 times to confirm it, and ``reps`` more runs at half of it give the decision overhead the goal
 speaks of.  During these runs the platform hangs every call up ``call_hold_s`` after its
 session starts, so calls come and go as they would on a busy line.
+
+Every run talks to the platform over TLS (https call control, wss sideband; the trust store is
+the system bundle plus the platform's test CA, through ``SSL_CERT_FILE``) unless ``tls=False``:
+the plaintext run beside it (callvisor only) skips the ceiling and the half-rate runs, which
+TLS does not touch, and instead repeats the TLS run's sustained rate (``matched``) so that CPU
+per call is compared at the same rate.  The webhooks themselves always arrive over plain http:
+callvisor's public port sits behind the operator's own TLS terminator.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from typing import Any
 from bench import procs
 from bench.plan import Plan
 from bench.stats import percentile, spread, summary_ms
+from bench.sysinfo import default_context_cost
 from supervisor.testing import new_secret
 
 
@@ -85,12 +93,35 @@ def _measured(target: Target, control_url: str, plan: Plan, run: Callable[[], li
     return step
 
 
-def measure(target: Target, secret: str, control_url: str, plan: Plan) -> dict[str, Any]:
+def measure(
+    target: Target, secret: str, control_url: str, plan: Plan, *, full: bool = True,
+    matched_rate: float | None = None,
+) -> dict[str, Any]:
+    """The intake figures of one server; ``full=False`` leaves out the ceiling and the half-rate
+    runs and runs the sequential webhooks once; ``matched_rate`` adds ``reps`` runs at that rate."""
     result: dict[str, Any] = {"name": target.name}
     print(f"[intake:{target.name}] warm-up", flush=True)
     _steps(target, secret, plan, [20.0], "warm", stop=False)
     _idle(control_url)
+    if full:
+        result["ceiling"] = _ceiling(target, plan)
+    result["sequential"] = _sequential(target, secret, control_url, plan, plan.reps if full else 1)
+    _sweep(result, target, secret, control_url, plan)
+    sustained = result["sustained_per_s"]
+    if sustained:
+        print(f"[intake:{target.name}] confirm {sustained:g}/s", flush=True)
+        result["confirm"] = _repeated(target, secret, control_url, plan, sustained, "cf")
+    if matched_rate:
+        print(f"[intake:{target.name}] {matched_rate:g}/s, the TLS run's sustained rate", flush=True)
+        result["matched"] = _repeated(target, secret, control_url, plan, matched_rate, "mt")
+        result["matched"]["rate_per_s"] = matched_rate
+    if sustained and full:
+        print(f"[intake:{target.name}] half rate", flush=True)
+        result["half_rate"] = _half_rate(target, secret, control_url, plan, sustained)
+    return result
 
+
+def _ceiling(target: Target, plan: Plan) -> dict[str, Any]:
     print(f"[intake:{target.name}] empty-route ceiling", flush=True)
     ceilings = [
         procs.loadgen(
@@ -99,14 +130,16 @@ def measure(target: Target, secret: str, control_url: str, plan: Plan) -> dict[s
         )
         for _ in range(plan.reps)
     ]
-    result["ceiling"] = {
+    return {
         "requests_per_s": spread([c["requests_per_s"] for c in ceilings]),
         "runs": ceilings,
     }
 
+
+def _sequential(target: Target, secret: str, control_url: str, plan: Plan, reps: int) -> dict[str, Any]:
     print(f"[intake:{target.name}] sequential webhooks", flush=True)
     sequential = []
-    for rep in range(plan.reps):
+    for rep in range(reps):
         sequential.append(
             procs.loadgen(
                 "sequential", "--port", str(target.port), "--secret", secret, "--to", target.to,
@@ -115,13 +148,15 @@ def measure(target: Target, secret: str, control_url: str, plan: Plan) -> dict[s
             )
         )
         _idle(control_url)
-    result["sequential"] = {
+    return {
         "p50_ms": spread([s["round_trip"]["p50_ms"] for s in sequential]),
         "p99_ms": spread([s["round_trip"]["p99_ms"] for s in sequential]),
         "runs": [{k: v for k, v in s.items() if k != "samples_ms"} for s in sequential],
         "samples_ms": [s["samples_ms"] for s in sequential],
     }
 
+
+def _sweep(result: dict[str, Any], target: Target, secret: str, control_url: str, plan: Plan) -> None:
     print(f"[intake:{target.name}] sweep", flush=True)
     sweep: list[dict[str, Any]] = []
     for rate in plan.rates:
@@ -139,53 +174,55 @@ def measure(target: Target, secret: str, control_url: str, plan: Plan) -> dict[s
             break
     result["sweep"] = sweep
     passing = [s for s in sweep if s["ok"]]
-    sustained = max((s["offered_per_s"] for s in passing), default=0.0)
-    result["sustained_per_s"] = sustained
-
-    if sustained:
-        print(f"[intake:{target.name}] confirm {sustained:g}/s and half rate", flush=True)
-        confirm = []
-        for rep in range(plan.reps):
-            confirm.append(
-                _measured(
-                    target, control_url, plan,
-                    partial(_steps, target, secret, plan, [sustained], f"cf{rep}r", stop=False),
-                )
-            )
-        result["confirm"] = {
-            "achieved_per_s": spread([c["achieved_per_s"] for c in confirm]),
-            "passed": [c["ok"] for c in confirm],
-            "round_trip_p99_ms": spread([c["round_trip"]["p99_ms"] for c in confirm]),
-            "server_cpu_cores": spread([c["server_cpu_cores"] for c in confirm]),
-            "server_cpu_ms_per_call": spread([c["server_cpu_ms_per_call"] for c in confirm]),
-            "runs": confirm,
-        }
-        half = []
-        for rep in range(plan.reps):
-            step = _steps(target, secret, plan, [sustained / 2], f"hf{rep}r", stop=False)[0]
-            decisions, accepts = target.decisions_ms(step["call_id_prefix"])
-            step["decision_p50_ms"] = round(percentile(decisions, 50), 3)
-            step["decision_p99_ms"] = round(percentile(decisions, 99), 3)
-            step["accept_rest_p50_ms"] = round(percentile(accepts, 50), 3)
-            step["decision_samples_ms"] = decisions
-            half.append(step)
-            _idle(control_url)
-        result["half_rate"] = {
-            "rate_per_s": sustained / 2,
-            "decision_p50_ms": spread([h["decision_p50_ms"] for h in half]),
-            "decision_p99_ms": spread([h["decision_p99_ms"] for h in half]),
-            "round_trip_p50_ms": spread([h["round_trip"]["p50_ms"] for h in half]),
-            "round_trip_p99_ms": spread([h["round_trip"]["p99_ms"] for h in half]),
-            "runs": half,
-        }
-    return result
+    result["sustained_per_s"] = max((s["offered_per_s"] for s in passing), default=0.0)
 
 
-def run(run_dir: Path, plan: Plan, *, peer: bool) -> dict[str, Any]:
-    """The intake benchmark for callvisor (``peer=False``) or the peer."""
+def _repeated(target: Target, secret: str, control_url: str, plan: Plan, rate: float, tag: str) -> dict[str, Any]:
+    """``reps`` runs at ``rate``, each with the server's CPU until its last call ended."""
+    runs = [
+        _measured(target, control_url, plan, partial(_steps, target, secret, plan, [rate], f"{tag}{rep}r", stop=False))
+        for rep in range(plan.reps)
+    ]
+    return {
+        "achieved_per_s": spread([c["achieved_per_s"] for c in runs]),
+        "passed": [c["ok"] for c in runs],
+        "round_trip_p99_ms": spread([c["round_trip"]["p99_ms"] for c in runs]),
+        "server_cpu_cores": spread([c["server_cpu_cores"] for c in runs]),
+        "server_cpu_ms_per_call": spread([c["server_cpu_ms_per_call"] for c in runs]),
+        "platform_cpu_cores": spread([c["platform_cpu_cores"] for c in runs]),
+        "runs": runs,
+    }
+
+
+def _half_rate(target: Target, secret: str, control_url: str, plan: Plan, sustained: float) -> dict[str, Any]:
+    half = []
+    for rep in range(plan.reps):
+        step = _steps(target, secret, plan, [sustained / 2], f"hf{rep}r", stop=False)[0]
+        decisions, accepts = target.decisions_ms(step["call_id_prefix"])
+        step["decision_p50_ms"] = round(percentile(decisions, 50), 3)
+        step["decision_p99_ms"] = round(percentile(decisions, 99), 3)
+        step["accept_rest_p50_ms"] = round(percentile(accepts, 50), 3)
+        step["decision_samples_ms"] = decisions
+        half.append(step)
+        _idle(control_url)
+    return {
+        "rate_per_s": sustained / 2,
+        "decision_p50_ms": spread([h["decision_p50_ms"] for h in half]),
+        "decision_p99_ms": spread([h["decision_p99_ms"] for h in half]),
+        "round_trip_p50_ms": spread([h["round_trip"]["p50_ms"] for h in half]),
+        "round_trip_p99_ms": spread([h["round_trip"]["p99_ms"] for h in half]),
+        "runs": half,
+    }
+
+
+def run(
+    run_dir: Path, plan: Plan, *, peer: bool, tls: bool = True, matched_rate: float | None = None,
+) -> dict[str, Any]:
+    """The intake benchmark for callvisor (``peer=False``) or the peer, over TLS unless ``tls``
+    is false (then the short plaintext run, see the module docstring)."""
     secret = new_secret()
-    name = "peer" if peer else "callvisor"
-    platform, urls = procs.start_platform(run_dir, f"platform-intake-{name}")
+    name = ("peer" if peer else "callvisor") + ("" if tls else "-plaintext")
+    platform, urls = procs.start_platform(run_dir, f"platform-intake-{name}", tls=tls)
     try:
         control = urls["control_url"]
         procs.post_json(f"{control}/policy", {"hangup_after_s": plan.call_hold_s, "auto_audio": False})
@@ -197,15 +234,21 @@ def run(run_dir: Path, plan: Plan, *, peer: bool) -> dict[str, Any]:
             )
         else:
             tenants = procs.write_tenants(run_dir, urls["tool_url"])
-            proc, public, _admin = procs.start_service(run_dir, urls, secret, tenants, name="service-intake")
+            proc, public, _admin = procs.start_service(run_dir, urls, secret, tenants, name=f"service-intake{'' if tls else '-plaintext'}")
             target = Target(
                 name, proc, int(public.rsplit(":", 1)[1]), webhook_path="/webhooks/openai",
                 empty_path="/health", accepted_log=proc.stderr_path, to=procs.BENCH_NUMBER,
                 platform=platform,
             )
         try:
-            result = measure(target, secret, control, plan)
+            result = measure(target, secret, control, plan, full=tls, matched_rate=matched_rate)
+            result["tls"] = tls
+            result["trust_bundle_certs"] = urls.get("trust_bundle_certs")
+            if peer and tls:
+                # What the peer's websockets pays per sideband: a default context over the bundle.
+                result["default_context_cost"] = default_context_cost(urls.get("trust_bundle"))
             result["platform_summary"] = procs.get_json(f"{control}/summary")
+            result["failures"] = procs.failures(proc, peer=peer)
             return result
         finally:
             proc.stop()

@@ -12,10 +12,19 @@ unknown call_ids) and adds what a load test needs and the per-call control API l
 * counters instead of per-request records (a long run would otherwise keep every request);
 * ``POST /hangup_all``, ``GET /summary``, ``POST /window`` + ``GET /window`` (tool round trips
   since the window opened);
+* **call-control connections**: the distinct TCP peers (``RecordedRequest.client``, one per
+  connection) the REST API saw, in all and in a *connection window* (``POST /conn_window`` +
+  ``GET /conn_window``: accepts, requests, connections used and connections first seen since the
+  window opened), so that a run can say how many connections a server opens per accept;
 * ``POST /tool``: the HTTP endpoint of the bench tenant's ``http`` tool, answered at once.
 
+``--tls --trust-bundle PATH`` serves REST over https and the sideband over wss with a trustme
+test CA (``SimulatedPlatform(tls=True)``) and writes PATH: the system CA bundle plus that CA,
+what the service and the peer are given as ``SSL_CERT_FILE``.  The control API and the tool
+endpoint stay plain http (they are the benchmark's, not OpenAI's).
+
 It prints one JSON line (``base_url``, ``realtime_url``, ``control_url``, ``tool_url``,
-``api_key``) and serves until interrupted.
+``api_key``, ``tls`` and ``trust_bundle``, null without TLS) and serves until interrupted.
 """
 
 from __future__ import annotations
@@ -28,11 +37,14 @@ import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from functools import partial
+from pathlib import Path
 from typing import Any, cast
 
 import trio
+import trio_websocket
 from hypercorn.config import Config
 from hypercorn.trio import serve
+from wsproto.connection import ConnectionState
 
 from bench.stats import summary_ms
 from bench.sysinfo import raise_fd_limit
@@ -42,6 +54,25 @@ from supervisor.testing import RecordedRequest, SimulatedCall, SimulatedPlatform
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+def tolerate_late_pings() -> None:
+    """Drop a ping that arrives after the platform began closing a sideband (this process only).
+
+    trio-websocket 0.12 answers every ping with a pong, and wsproto refuses to send one once
+    the close has begun (``LocalProtocolError: Event Pong ... cannot be sent in state
+    LOCAL_CLOSING``); the error escapes trio-websocket's reader task and ends the whole platform.
+    The peer's ``websockets`` client pings every 20 s, so with thousands of its calls hung up at
+    once this happens.  RFC 6455 sends nothing after a Close frame anyway.
+    """
+    original = trio_websocket.WebSocketConnection._handle_ping_event
+
+    async def handle(self: trio_websocket.WebSocketConnection, event: Any) -> None:
+        if self._wsproto.state is not ConnectionState.OPEN:
+            return
+        await original(self, event)
+
+    trio_websocket.WebSocketConnection._handle_ping_event = handle  # type: ignore[method-assign]
+
 
 TOOL_OUTPUT_TIMEOUT_S = 30.0
 TOOL_NAME = "lookup_order"
@@ -55,6 +86,28 @@ class ToolWindow:
         self.round_trips_s: list[float] = []
         self.started = 0
         self.timeouts = 0
+
+
+class ConnWindow:
+    """Call-control requests and connections seen since the window opened."""
+
+    def __init__(self, known: int) -> None:
+        self.opened = trio.current_time()
+        self.known_before = known
+        self.requests = 0
+        self.accepts = 0
+        self.clients: set[str] = set()
+        self.new_clients = 0
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "seconds": round(trio.current_time() - self.opened, 3),
+            "requests": self.requests,
+            "accepts": self.accepts,
+            "connections_used": len(self.clients),
+            "connections_opened": self.new_clients,
+            "connections_known_before": self.known_before,
+        }
 
 
 class BenchCall(SimulatedCall):
@@ -79,8 +132,8 @@ class BenchCall(SimulatedCall):
 
 
 class BenchPlatform(SimulatedPlatform):
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, tls: bool = False) -> None:
+        super().__init__(tls=tls)
         self.accept_unknown_calls = True
         self.hangup_after_s: float | None = None
         self.tool_period_s: float | None = None
@@ -90,6 +143,9 @@ class BenchPlatform(SimulatedPlatform):
         self.tool_waiters: dict[str, trio.Event] = {}
         self.window = ToolWindow()
         self.attached_total = 0
+        #: Every call-control connection seen (``host:port`` of the peer), and the open window.
+        self.rest_clients: set[str] = set()
+        self.conn_window: ConnWindow | None = None
 
     def expect_call(self, call_id: str) -> SimulatedCall:
         if call_id not in self._calls:
@@ -100,6 +156,15 @@ class BenchPlatform(SimulatedPlatform):
         self.requests_by_action[request.action] += 1
         if request.action == "accept":
             self.accepted_by_prefix[request.call_id.rsplit("_", 1)[0]] += 1
+        new = request.client not in self.rest_clients
+        if new:
+            self.rest_clients.add(request.client)
+        window = self.conn_window
+        if window is not None:
+            window.requests += 1
+            window.accepts += request.action == "accept"
+            window.clients.add(request.client)
+            window.new_clients += new
 
     def attached(self, call: BenchCall) -> None:
         self.attached_total += 1
@@ -159,6 +224,9 @@ class BenchPlatform(SimulatedPlatform):
             "accepted_by_prefix": dict(self.accepted_by_prefix),
             "attached_total": self.attached_total,
             "handshakes": len(self._handshakes),
+            "handshake_statuses": dict(Counter(h.status for h in self._handshakes)),
+            "rest_connections": len(self.rest_clients),
+            "tls": self.tls is not None,
         }
 
 
@@ -216,6 +284,13 @@ class ControlApp:
         if (method, path) == ("POST", "/window"):
             platform.window = ToolWindow()
             return 200, {"ok": True}
+        if (method, path) == ("POST", "/conn_window"):
+            platform.conn_window = ConnWindow(len(platform.rest_clients))
+            return 200, {"ok": True}
+        if (method, path) == ("GET", "/conn_window"):
+            if platform.conn_window is None:
+                return 404, {"error": "no_window"}
+            return 200, platform.conn_window.report()
         if (method, path) == ("GET", "/window"):
             window = platform.window
             return 200, {
@@ -226,9 +301,12 @@ class ControlApp:
         return 404, {"error": "not_found"}
 
 
-async def run(host: str) -> None:
+async def run(host: str, trust_bundle: Path | None) -> None:
     raise_fd_limit()
-    platform = BenchPlatform()
+    tolerate_late_pings()
+    platform = BenchPlatform(tls=trust_bundle is not None)
+    if platform.tls is not None and trust_bundle is not None:
+        platform.tls.write_trust_bundle(trust_bundle)
     async with trio.open_nursery() as nursery:
         await nursery.start(partial(serve_platform, platform, host=host))
         config = Config()
@@ -245,6 +323,8 @@ async def run(host: str) -> None:
                     "control_url": binds[0],
                     "tool_url": f"{binds[0]}/tool",
                     "api_key": platform.api_key,
+                    "tls": platform.tls is not None,
+                    "trust_bundle": None if trust_bundle is None else str(trust_bundle),
                 }
             ),
             flush=True,
@@ -254,9 +334,16 @@ async def run(host: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.platform")
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--tls", action="store_true", help="serve REST over https and the sideband over wss")
+    parser.add_argument(
+        "--trust-bundle", type=Path, default=None,
+        help="with --tls: where to write the system CA bundle plus the test CA (SSL_CERT_FILE for clients)",
+    )
     args = parser.parse_args()
+    if args.tls and args.trust_bundle is None:
+        parser.error("--tls needs --trust-bundle PATH")
     try:
-        trio.run(run, args.host)
+        trio.run(run, args.host, args.trust_bundle.resolve() if args.tls else None)
     except KeyboardInterrupt:
         sys.exit(0)
 

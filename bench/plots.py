@@ -17,6 +17,7 @@ OURS_COLOUR = "#1f77b4"
 PEER_COLOUR = "#d62728"
 GOAL_COLOUR = "#2ca02c"
 HTTPLESS_COLOUR = "#17becf"
+PLAINTEXT_COLOUR = "#7f7f7f"
 
 
 _NICE = [m * 10.0**e for e in range(-2, 6) for m in (1, 2, 5)]
@@ -35,7 +36,7 @@ def _finite(values: list[float]) -> bool:
 
 def _present(results: dict[str, Any], keys: tuple[str, str], needed: str) -> list[tuple[dict[str, Any], str, str]]:
     """(data, label, colour) for callvisor's and the peer's results that have ``needed``."""
-    labelled = ((keys[0], "callvisor", OURS_COLOUR), (keys[1], "Agents-SDK peer", PEER_COLOUR))
+    labelled = ((keys[0], "callvisor (TLS)", OURS_COLOUR), (keys[1], "Agents-SDK peer (TLS)", PEER_COLOUR))
     found = []
     for key, label, colour in labelled:
         data = results.get(key)
@@ -46,6 +47,9 @@ def _present(results: dict[str, Any], keys: tuple[str, str], needed: str) -> lis
 
 def intake_sweep(results: dict[str, Any], path: Path) -> Path | None:
     runs = _present(results, ("intake", "peer_intake"), "sweep")
+    plain = results.get("intake_plaintext")
+    if isinstance(plain, dict) and plain.get("sweep"):
+        runs.append((plain, "callvisor, plaintext", PLAINTEXT_COLOUR))
     if not runs:
         return None
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
@@ -91,6 +95,9 @@ def intake_summary(results: dict[str, Any], path: Path) -> Path | None:
         confirm = data.get("confirm", {}).get("achieved_per_s")
         if confirm:
             bars.append((f"{label}\nsustained intake", confirm["median"], confirm["min"], confirm["max"], colour))
+    plain = (results.get("intake_plaintext") or {}).get("confirm", {}).get("achieved_per_s")
+    if plain:
+        bars.append(("callvisor\nplaintext intake", plain["median"], plain["min"], plain["max"], PLAINTEXT_COLOUR))
     if not bars:
         return None
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -102,7 +109,7 @@ def intake_summary(results: dict[str, Any], path: Path) -> Path | None:
         ax.annotate(f"{height:.0f}", (x, height), ha="center", va="bottom", xytext=(0, 8), textcoords="offset points")
     ax.set_xticks(list(xs), [b[0] for b in bars])
     ax.set_ylabel("requests/s (median, bars: min-max)")
-    ax.set_title("Empty-route ceiling and sustained intake, same run")
+    ax.set_title("Empty-route ceiling and sustained intake over TLS (grey: plaintext), same run")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -145,8 +152,14 @@ def concurrency(results: dict[str, Any], path: Path) -> Path | None:
     runs = _present(results, ("concurrency", "peer_concurrency"), "levels")
     httpless = results.get("concurrency_httpless")
     if isinstance(httpless, dict) and httpless.get("levels"):
-        runs.insert(0, (httpless, "callvisor, http-less tool", HTTPLESS_COLOUR))
-        runs = [(data, "callvisor, http tool" if label == "callvisor" else label, colour) for data, label, colour in runs]
+        runs.insert(0, (httpless, "callvisor (TLS), http-less tool", HTTPLESS_COLOUR))
+        runs = [
+            (data, "callvisor (TLS), http tool" if label == "callvisor (TLS)" else label, colour)
+            for data, label, colour in runs
+        ]
+    plain = results.get("concurrency_plaintext")
+    if isinstance(plain, dict) and plain.get("levels"):
+        runs.append((plain, "callvisor, plaintext, http-less tool", PLAINTEXT_COLOUR))
     if not runs:
         return None
     fig, axes = plt.subplots(2, 2, figsize=(12, 8))
@@ -160,14 +173,22 @@ def concurrency(results: dict[str, Any], path: Path) -> Path | None:
         cpu.plot(calls, [lv["cpu_ms_per_call_minute"] for lv in levels], "o-", color=colour, label=label)
         lags = [lv.get("loop_lag", {}).get("p99_ms", math.nan) for lv in levels]
         if _finite(lags):
-            lag.plot(calls, lags, "o-", color=colour, label=f"{label} (bucketed estimate)")
-    rss.axhline(48, color=GOAL_COLOUR, linestyle="--", label="goal: 48 KiB")
-    rss.axhline(96 * 1000 / 1024, color=PEER_COLOUR, linestyle=":", label="peer, earlier: ~96 KB")
-    for ax in (rss, lag, cpu):
+            lag.plot(calls, lags, "o-", color=colour, label=f"{label}, steady")
+        placing = [(lv.get("placing_loop_lag") or {}).get("p99_ms", math.nan) for lv in levels]
+        if _finite(placing):
+            lag.plot(calls, placing, "x--", color=colour, label=f"{label}, placing")
+    rss.axhline(40, color=GOAL_COLOUR, linestyle="--", label="goal over TLS: 40 KiB")
+    kib = [lv["rss_per_call_kib"] for data, _, _ in runs for lv in data["levels"] if (lv["rss_per_call_kib"] or 0) > 0]
+    wide = bool(kib) and max(kib) > 10 * min(kib)  # the peer over TLS holds ~1 MiB per call
+    for ax in (lag, cpu) if wide else (rss, lag, cpu):
         ax.set_ylim(bottom=0)
-    rss.set_title("RSS per live call above baseline (KiB)")
-    lag.axhline(10, color=GOAL_COLOUR, linestyle="--", label="goal: 10 ms")
-    lag.set_title("callvisor event-loop lag p99 (ms)")
+    if wide:
+        rss.set_yscale("log")
+        _plain_log(rss.yaxis)
+    rss.set_title("RSS per live call above baseline (KiB" + (", log)" if wide else ")"))
+    lag.axhline(10, color=GOAL_COLOUR, linestyle="--", label="goal, steady: 10 ms")
+    lag.axhline(20, color=GOAL_COLOUR, linestyle=":", label="goal, placing: 20 ms")
+    lag.set_title("callvisor event-loop lag p99 (ms, bucketed estimate)")
     tool.set_title("Tool round trip seen by the platform (ms)")
     tool.set_yscale("log")
     _plain_log(tool.yaxis)

@@ -86,9 +86,25 @@ def python(*args: str) -> list[str]:
     return [sys.executable, *args]
 
 
-def start_platform(run_dir: Path, name: str = "platform") -> tuple[Proc, dict[str, Any]]:
-    proc = Proc(name, python("-m", "bench.platform"), run_dir)
-    return proc, proc.first_json_line()
+def start_platform(run_dir: Path, name: str = "platform", *, tls: bool = True) -> tuple[Proc, dict[str, Any]]:
+    """The bench platform; with ``tls`` (the default) over https and wss, its trust bundle (the
+    system CA bundle plus the platform's test CA) written to the run directory, its path in
+    ``urls["trust_bundle"]``."""
+    args = python("-m", "bench.platform")
+    if tls:
+        args += ["--tls", "--trust-bundle", str(run_dir / f"{name}-trust-bundle.pem")]
+    proc = Proc(name, args, run_dir)
+    urls = proc.first_json_line()
+    if urls.get("trust_bundle"):
+        urls["trust_bundle_certs"] = Path(urls["trust_bundle"]).read_text().count("BEGIN CERTIFICATE")
+    return proc, urls
+
+
+def trust_env(urls: dict[str, Any]) -> dict[str, str]:
+    """``SSL_CERT_FILE`` naming the platform's trust bundle when it serves TLS, else nothing
+    (a plaintext run makes no TLS connection, so it needs no trust store)."""
+    bundle = urls.get("trust_bundle")
+    return {"SSL_CERT_FILE": str(bundle)} if bundle else {}
 
 
 def write_tenants(run_dir: Path, tool_url: str) -> Path:
@@ -127,6 +143,7 @@ def start_service(
         "CALLVISOR_DRAIN_GRACE_S": "1",
         "MAX_CONCURRENT_CALLS": "20000",
         "LOG_LEVEL": "INFO",
+        **trust_env(urls),
         **(env or {}),
     }
     command = [*wrapper] if wrapper else python("-m", "supervisor.commands.cli")
@@ -142,6 +159,9 @@ def start_peer(run_dir: Path, urls: dict[str, Any], secret: str, name: str = "pe
         "OPENAI_BASE_URL": urls["base_url"],
         "PEER_REALTIME_URL": urls["realtime_url"],
         "OPENAI_AGENTS_DISABLE_TRACING": "1",
+        # The openai SDK (httpx2/httpcore2) and websockets (asyncio's default context, loaded per
+        # connection through OpenSSL's default paths) both read it; see bench/peer/server.py.
+        **trust_env(urls),
     }
     proc = Proc(name, python("-m", "bench.peer"), run_dir, environment)
     port = int(proc.first_json_line(contains='"port"')["port"])
@@ -181,6 +201,11 @@ def post_json(url: str, body: dict[str, Any] | None = None, timeout_s: float = 9
     return httpx.post(url, json=body or {}, timeout=timeout_s).json()
 
 
+def memory_available() -> int:
+    """Bytes of memory the machine can still give (``MemAvailable``)."""
+    return int(psutil.virtual_memory().available)
+
+
 def background_cores(seconds: float = 3.0) -> float:
     """How many cores the machine kept busy over ``seconds`` (before the benchmark starts)."""
     before = psutil.cpu_times()
@@ -207,6 +232,27 @@ def log_lines(path: Path, event: str) -> Iterator[dict[str, Any]]:
                     continue
                 if record.get("event") == event:
                     yield record
+
+
+def failures(proc: Proc, *, peer: bool) -> dict[str, int]:
+    """Calls whose accept or session failed, by reason, from the server's log (TLS ones included)."""
+    out: dict[str, int] = {}
+    if peer:
+        for line in log_lines(proc.stdout_path, "session_error"):
+            key = f"session_error:{line.get('error')}"
+            out[key] = out.get(key, 0) + 1
+        # An accept that raised (a TLS failure of the openai client included) is uvicorn's 500.
+        crashed = proc.stderr_path.read_text(errors="replace").count("Exception in ASGI application")
+        if crashed:
+            out["asgi_exception"] = crashed
+        return out
+    for event in ("call_accept_failed", "call_session_start_failed", "call_reject_failed"):
+        for line in log_lines(proc.stderr_path, event):
+            error = line.get("error")
+            reason = line.get("reason") or (error.get("reason") if isinstance(error, dict) else None)
+            key = f"{event}:{reason}"
+            out[key] = out.get(key, 0) + 1
+    return out
 
 
 def wait_until(probe: Any, timeout_s: float, interval_s: float = 0.25) -> bool:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import resource
+import subprocess
 import sys
 from importlib import metadata
 from typing import Any
@@ -69,3 +71,28 @@ def _version(name: str) -> str | None:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
+
+
+_CONTEXT_COST = """
+import json, ssl, sys, time, psutil
+p = psutil.Process(); n = int(sys.argv[1])
+rss0, cpu0 = p.memory_info().rss, time.process_time()
+kept = [ssl.create_default_context() for _ in range(n)]
+cpu, rss = time.process_time() - cpu0, p.memory_info().rss - rss0
+print(json.dumps({"contexts": n, "certificates": kept[0].cert_store_stats()["x509_ca"],
+                  "kib_each": round(rss / n / 1024, 1), "cpu_ms_each": round(cpu / n * 1000, 2)}))
+"""
+
+
+def default_context_cost(trust_bundle: str | None, count: int = 40) -> dict[str, Any]:
+    """What one ``ssl.create_default_context()`` costs with ``SSL_CERT_FILE=trust_bundle``
+    (memory kept while it lives, CPU to build it), in a process of its own: what the peer's
+    ``websockets`` pays per sideband connection."""
+    env = {**os.environ, **({"SSL_CERT_FILE": trust_bundle} if trust_bundle else {})}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _CONTEXT_COST, str(count)], capture_output=True, timeout=60, env=env, check=True,
+        )
+        return dict(json.loads(done.stdout))
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return {}

@@ -6,6 +6,13 @@ Configured from the environment: ``OPENAI_API_KEY``, ``OPENAI_WEBHOOK_SECRET``,
 instead of OpenAI's default address).  Tracing export is switched off: it would send traces to
 OpenAI, and the benchmarks run without a network.
 
+TLS, as the SDK does it with no code of ours: ``SSL_CERT_FILE`` (the benchmarks set it to the
+system bundle plus the platform's test CA) is read by the openai client's transport (httpx2 /
+httpcore2 ``default_ssl_context``, once per client, so once per process here) and by the
+``websockets`` connection the Agents SDK opens per call (``ssl=True`` for a ``wss://`` URL:
+asyncio builds a fresh ``ssl.create_default_context()`` for each connection, which loads
+OpenSSL's default paths, and OpenSSL honours ``SSL_CERT_FILE``).
+
 Each call logs one JSON line on stdout when accepted (``decision_ms``: webhook received →
 accept request sent; ``accept_ms``: the accept's REST round trip) and one when its session ends.
 """
