@@ -655,3 +655,42 @@ async def test_open_platform_serves_then_stops(mock_clock: MockClock) -> None:
     async with httpx.AsyncClient() as http:
         with pytest.raises(httpx.ConnectError):
             await http.post(f"{urls.base_url}/realtime/calls/rtc_1/hangup")
+
+
+async def test_a_client_ping_after_the_platform_closed_ends_only_that_connection(
+    mock_clock: MockClock, platform: SimulatedPlatform, client: openai.AsyncOpenAI
+) -> None:
+    """The caller hangs up, the client pings before closing back (as websockets clients do): the platform serves on."""
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import CloseConnection, Request, TextMessage
+
+    await accepted_call(platform, client, "rtc_ping")
+    url = urlsplit(platform.realtime_url)
+    assert url.hostname is not None
+    assert url.port is not None
+    stream = await trio.open_tcp_stream(url.hostname, url.port)
+    ws = WSConnection(ConnectionType.CLIENT)
+    token = f"Bearer {platform.api_key}".encode()
+    with trio.fail_after(10):
+        await stream.send_all(
+            ws.send(Request(host=url.netloc, target=f"{url.path}?call_id=rtc_ping", extra_headers=[(b"authorization", token)]))
+        )
+        closing = trio.Event()
+
+        async def read() -> None:
+            while not closing.is_set():
+                ws.receive_data(await stream.receive_some())
+                for event in ws.events():
+                    if isinstance(event, TextMessage):  # session.created: the connection is attached
+                        platform.start_soon(platform.call("rtc_ping").caller_hangup, name="hangup")
+                    elif isinstance(event, CloseConnection):
+                        closing.set()
+
+        await read()
+        # A masked, empty ping after the server's close frame, then our close.
+        await stream.send_all(b"\x89\x80\x00\x00\x00\x00" + b"\x88\x82\x00\x00\x00\x00\x03\xe8")
+        await platform.wait_sidebands_closed()
+    await stream.aclose()
+    # The platform still serves: another call's sideband comes up.
+    await accepted_call(platform, client, "rtc_after_ping")
+    assert await handshake(platform, "rtc_after_ping") == 101
