@@ -53,7 +53,7 @@ def _profile_ms_per_call(r: dict[str, Any], name: str | None = None) -> float | 
     share = 1.0
     if name is not None:
         share = sum(row["share"] for row in profile.get("inclusive_ours", []) if row["name"] == name)
-    return 1000 * busy * share / calls
+    return float(1000 * busy * share / calls)
 
 
 def _burst_decide_s(r: dict[str, Any]) -> float | None:

@@ -41,10 +41,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import trio
-import trio_websocket
 from hypercorn.config import Config
 from hypercorn.trio import serve
-from wsproto.connection import ConnectionState
 
 from bench.stats import summary_ms
 from bench.sysinfo import raise_fd_limit
@@ -54,25 +52,6 @@ from supervisor.testing import RecordedRequest, SimulatedCall, SimulatedPlatform
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-def tolerate_late_pings() -> None:
-    """Drop a ping that arrives after the platform began closing a sideband (this process only).
-
-    trio-websocket 0.12 answers every ping with a pong, and wsproto refuses to send one once
-    the close has begun (``LocalProtocolError: Event Pong ... cannot be sent in state
-    LOCAL_CLOSING``); the error escapes trio-websocket's reader task and ends the whole platform.
-    The peer's ``websockets`` client pings every 20 s, so with thousands of its calls hung up at
-    once this happens.  RFC 6455 sends nothing after a Close frame anyway.
-    """
-    original = trio_websocket.WebSocketConnection._handle_ping_event
-
-    async def handle(self: trio_websocket.WebSocketConnection, event: Any) -> None:
-        if self._wsproto.state is not ConnectionState.OPEN:
-            return
-        await original(self, event)
-
-    trio_websocket.WebSocketConnection._handle_ping_event = handle  # type: ignore[method-assign]
-
 
 TOOL_OUTPUT_TIMEOUT_S = 30.0
 TOOL_NAME = "lookup_order"
@@ -110,30 +89,11 @@ class ConnWindow:
         }
 
 
-class BenchCall(SimulatedCall):
-    """A simulated call that keeps no event log and reports tool outputs to the platform."""
-
-    _platform: BenchPlatform
-
-    def _record(self, event: dict[str, Any]) -> None:
-        item = event.get("item")
-        if (
-            event.get("type") == "conversation.item.create"
-            and isinstance(item, dict)
-            and item.get("type") == "function_call_output"
-        ):
-            waiter = self._platform.tool_waiters.pop(str(item.get("call_id")), None)
-            if waiter is not None:
-                waiter.set()
-
-    def _attach(self, conn: Any) -> None:
-        super()._attach(conn)
-        self._platform.attached(self)
-
-
 class BenchPlatform(SimulatedPlatform):
+    """The simulated platform with counters instead of records, driven through its public hooks."""
+
     def __init__(self, *, tls: bool = False) -> None:
-        super().__init__(tls=tls)
+        super().__init__(tls=tls, record=False)
         self.accept_unknown_calls = True
         self.hangup_after_s: float | None = None
         self.tool_period_s: float | None = None
@@ -146,13 +106,11 @@ class BenchPlatform(SimulatedPlatform):
         #: Every call-control connection seen (``host:port`` of the peer), and the open window.
         self.rest_clients: set[str] = set()
         self.conn_window: ConnWindow | None = None
+        self.on_request(self.count_request)
+        self.on_attached(self.attached)
+        self.on_client_event(self.client_event)
 
-    def expect_call(self, call_id: str) -> SimulatedCall:
-        if call_id not in self._calls:
-            self._calls[call_id] = BenchCall(call_id, self)
-        return self._calls[call_id]
-
-    def _record_request(self, request: RecordedRequest) -> None:
+    def count_request(self, request: RecordedRequest) -> None:
         self.requests_by_action[request.action] += 1
         if request.action == "accept":
             self.accepted_by_prefix[request.call_id.rsplit("_", 1)[0]] += 1
@@ -166,19 +124,31 @@ class BenchPlatform(SimulatedPlatform):
             window.clients.add(request.client)
             window.new_clients += new
 
-    def attached(self, call: BenchCall) -> None:
+    def client_event(self, call: SimulatedCall, event: dict[str, Any]) -> None:
+        """A tool output the bench is waiting for wakes its waiter; nothing else is kept."""
+        item = event.get("item")
+        if (
+            event.get("type") == "conversation.item.create"
+            and isinstance(item, dict)
+            and item.get("type") == "function_call_output"
+        ):
+            waiter = self.tool_waiters.pop(str(item.get("call_id")), None)
+            if waiter is not None:
+                waiter.set()
+
+    def attached(self, call: SimulatedCall) -> None:
         self.attached_total += 1
         if self.hangup_after_s is not None:
-            self._spawn(partial(self._hang_up_later, call, self.hangup_after_s), name="hangup")
+            self.start_soon(partial(self._hang_up_later, call, self.hangup_after_s), name="hangup")
         if self.tool_period_s is not None:
-            self._spawn(partial(self._call_tools, call, self.tool_period_s), name="tools")
+            self.start_soon(partial(self._call_tools, call, self.tool_period_s), name="tools")
 
-    async def _hang_up_later(self, call: BenchCall, delay_s: float) -> None:
+    async def _hang_up_later(self, call: SimulatedCall, delay_s: float) -> None:
         await trio.sleep(delay_s)
         if call.state != "ended":
             await call.caller_hangup()
 
-    async def _call_tools(self, call: BenchCall, period_s: float) -> None:
+    async def _call_tools(self, call: SimulatedCall, period_s: float) -> None:
         await trio.sleep(random.uniform(0, period_s))
         while call.state == "accepted" and call.live_connections:
             started = trio.current_time()
@@ -202,7 +172,7 @@ class BenchPlatform(SimulatedPlatform):
             await trio.sleep_until(started + period_s)
 
     async def hangup_all(self) -> int:
-        live = [c for c in self._calls.values() if c.live_connections]
+        live = [c for c in self.calls.values() if c.live_connections]
         limiter = trio.CapacityLimiter(200)
 
         async def one(call: SimulatedCall) -> None:
@@ -216,15 +186,15 @@ class BenchPlatform(SimulatedPlatform):
         return len(live)
 
     def summary(self) -> dict[str, Any]:
-        states = Counter(call.state for call in self._calls.values())
+        states = Counter(call.state for call in self.calls.values())
         return {
             "calls": dict(states),
             "open_sidebands": self.open_sidebands(),
             "requests": dict(self.requests_by_action),
             "accepted_by_prefix": dict(self.accepted_by_prefix),
             "attached_total": self.attached_total,
-            "handshakes": len(self._handshakes),
-            "handshake_statuses": dict(Counter(h.status for h in self._handshakes)),
+            "handshakes": len(self.handshakes),
+            "handshake_statuses": dict(Counter(h.status for h in self.handshakes)),
             "rest_connections": len(self.rest_clients),
             "tls": self.tls is not None,
         }
@@ -303,7 +273,6 @@ class ControlApp:
 
 async def run(host: str, trust_bundle: Path | None) -> None:
     raise_fd_limit()
-    tolerate_late_pings()
     platform = BenchPlatform(tls=trust_bundle is not None)
     if platform.tls is not None and trust_bundle is not None:
         platform.tls.write_trust_bundle(trust_bundle)

@@ -64,7 +64,7 @@ def summarize(root: Frame) -> dict[str, Any]:
         nonlocal idle
         if _is_idle(frame):
             idle += frame.time
-            return frame.time
+            return float(frame.time)
         group = parent_group if _builtin(frame) else component(frame.file_path)
         where = "builtin" if _builtin(frame) else f"{_short(frame.file_path)}:{frame.line_no}"
         name = f"{frame.function} ({where})"

@@ -84,7 +84,7 @@ def _plain_quart_app(intake: Any, supervisor: Any) -> Any:
                 await super()._send_response(send, response)
 
     app = json_app.create_json_app("callvisor.public")
-    app.asgi_http_class = TwoScopes  # type: ignore[assignment]
+    app.asgi_http_class = TwoScopes
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
 
     def provider(status: int, payload: dict[str, Any]) -> Response:
@@ -116,12 +116,12 @@ def _plain_quart_app(intake: Any, supervisor: Any) -> Any:
 
 def serve(variant: str, base: str) -> int:
     import supervisor.service
-    from supervisor import cli
+    from supervisor.commands import cli
 
     if variant == "bare":
-        supervisor.service.create_public_app = _bare_module(base).create_public_app  # type: ignore[assignment]
+        supervisor.service.create_public_app = _bare_module(base).create_public_app  # type: ignore[attr-defined]
     elif variant == "quart-plain":
-        supervisor.service.create_public_app = _plain_quart_app  # type: ignore[assignment]
+        supervisor.service.create_public_app = _plain_quart_app  # type: ignore[attr-defined]
     return cli.main(["serve"])
 
 
