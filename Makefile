@@ -38,7 +38,7 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	touch $@
 
-# About 30 minutes on 2 cores; writes docs/benchmarks.md, docs/benchmarks/*.png and results.json.
+# About 40 minutes on 2 cores (TLS, with one plaintext run beside it); writes docs/benchmarks.md, docs/benchmarks/*.png and results.json.
 # `make bench BENCH_ARGS=--quick` is a smoke run of a few minutes.
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
