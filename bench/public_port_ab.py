@@ -169,16 +169,11 @@ def _summary(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--base", default=BASE, help="the commit whose public_app.py is the bare app")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
-    args = parser.parse_args(argv)
-    variants = args.variants.split(",")
-
+def measure(
+    *, rounds: int = 7, seconds: float = 3.0, connections: int = 4, base: str = BASE,
+    variants: tuple[str, ...] = VARIANTS,
+) -> dict[str, Any]:
+    """Run the side-by-side measurement (module docstring); the report ``make bench`` keeps."""
     secret = new_secret()
     signer = WebhookSigner(secret)
     urls = {"api_key": "sk-bench", "base_url": "http://127.0.0.1:9/v1", "realtime_url": "ws://127.0.0.1:9/v1/realtime"}
@@ -192,18 +187,18 @@ def main(argv: list[str] | None = None) -> int:
             for variant in variants:
                 proc, public, _admin = procs.start_service(
                     run_dir, urls, secret, procs.EXAMPLE_TENANTS, name=f"service-{variant}",
-                    wrapper=procs.python("-m", "bench.public_port_ab", "serve", variant, args.base),
+                    wrapper=procs.python("-m", "bench.public_port_ab", "serve", variant, base),
                 )
                 servers[variant] = proc, int(public.rpartition(":")[2])
-            for round_ in range(args.rounds + 1):  # round 0 warms up and is not counted
-                order = variants[round_ % len(variants):] + variants[: round_ % len(variants)]
+            for round_ in range(rounds + 1):  # round 0 warms up and is not counted
+                order = list(variants[round_ % len(variants):] + variants[: round_ % len(variants)])
                 for route in ROUTES:
                     for variant in order:
                         proc, port = servers[variant]
                         raw = _request(route, f"127.0.0.1:{port}", signer)
                         before = _cpu_s(proc.ps)
                         started = time.perf_counter()
-                        trips = trio.run(_closed_loop, port, raw, args.connections, args.seconds)
+                        trips = trio.run(_closed_loop, port, raw, connections, seconds)
                         elapsed = time.perf_counter() - started
                         cpu = _cpu_s(proc.ps) - before
                         if round_ == 0:
@@ -211,39 +206,69 @@ def main(argv: list[str] | None = None) -> int:
                         results[variant][route]["cpu_ms"].append(1000 * cpu / len(trips))
                         results[variant][route]["rtt_ms"].append(1000 * statistics.median(trips))
                         results[variant][route]["rps"].append(len(trips) / elapsed)
-                print(f"round {round_} done", file=sys.stderr, flush=True)
+                print(f"[public-port] round {round_} done", file=sys.stderr, flush=True)
         finally:
             for proc, _port in servers.values():
                 proc.popen.terminate()
                 proc.popen.wait(timeout=10)
-
-    report = {
-        "rounds": args.rounds, "seconds": args.seconds, "connections": args.connections, "base": args.base,
+    return {
+        "rounds": rounds, "seconds": seconds, "connections": connections, "base": base,
         "cpu_count": psutil.cpu_count(),
         "variants": {v: {r: {k: _summary(xs) for k, xs in m.items()} for r, m in rs.items()} for v, rs in results.items()},
     }
-    print(json.dumps(report, indent=1))
-    print()
-    print(f"{'route':8} {'variant':12} {'server CPU/req ms':>22} {'RTT median ms':>22} {'req/s':>16}")
+
+
+def section(report: dict[str, Any] | None) -> list[str]:
+    """The benchmarks page's section on the public port's app (ADR 0011)."""
+    if not report:
+        return []
+    variants = report["variants"]
+    lines = [
+        "## The public port: QuartTrio against the bare ASGI app",
+        "",
+        "Issue 10 put the public port back on QuartTrio (ADR 0011). `bench/public_port_ab.py` measured, in this run,",
+        "three whole `callvisor serve` processes differing only in the public app: `bare` (the ASGI class of ADR 0008,",
+        f"`supervisor/public_app.py` at {report['base']}), `quart-plain` (QuartTrio without ADR 0011's tuning) and",
+        f"`quart` (the app shipped). {report['rounds']} rounds, each giving each variant {report['seconds']:g} s of closed-loop",
+        f"keep-alive requests on {report['connections']} connections, order rotated; medians (min-max) over rounds.",
+        "",
+        "| route | variant | server CPU per request | round trip median | req/s | CPU vs bare |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for route in ROUTES:
-        for variant in variants:
-            s = report["variants"][variant][route]
-            cells = [
-                f"{s[k]['median']:.3f} ({s[k]['min']:.3f}-{s[k]['max']:.3f})" for k in ("cpu_ms", "rtt_ms")
-            ] + [f"{s['rps']['median']:.0f} ({s['rps']['min']:.0f}-{s['rps']['max']:.0f})"]
-            print(f"{route:8} {variant:12} {cells[0]:>22} {cells[1]:>22} {cells[2]:>16}")
-    if "bare" in variants:
-        print()
-        for route in ROUTES:
-            bare = report["variants"]["bare"][route]
-            for variant in variants:
-                if variant == "bare":
-                    continue
-                s = report["variants"][variant][route]
-                print(
-                    f"{route:8} {variant:12} CPU/req x{s['cpu_ms']['median'] / bare['cpu_ms']['median']:.2f}"
-                    f"  RTT x{s['rtt_ms']['median'] / bare['rtt_ms']['median']:.2f} vs bare"
-                )
+        bare = variants.get("bare", {}).get(route)
+        for variant, routes in variants.items():
+            s = routes[route]
+            ratio = f"x{s['cpu_ms']['median'] / bare['cpu_ms']['median']:.2f}" if bare else ""
+            lines.append(
+                f"| {route} | {variant} | {s['cpu_ms']['median']:.3f} ms ({s['cpu_ms']['min']:.3f}-{s['cpu_ms']['max']:.3f})"
+                f" | {s['rtt_ms']['median']:.2f} ms | {s['rps']['median']:.0f} | {ratio} |"
+            )
+    lines += [
+        "",
+        "Quart's extra is a fixed cost per request (contexts, URL matching, werkzeug headers, two tasks). What was",
+        "done to win it back: on the request path, one JSON encoder and one send scope per answer (`quart-plain` ->",
+        "`quart`); elsewhere on the call path, each call's sideband resumes the TLS session of the one before it",
+        "(`actors.tls.TlsSessions`), which saves more client CPU per call than Quart adds per webhook (ADR 0011).",
+        "",
+    ]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--base", default=BASE, help="the commit whose public_app.py is the bare app")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    args = parser.parse_args(argv)
+    report = measure(
+        rounds=args.rounds, seconds=args.seconds, connections=args.connections, base=args.base,
+        variants=tuple(args.variants.split(",")),
+    )
+    print(json.dumps(report, indent=1))
+    print("\n".join(section(report)))
     return 0
 
 
