@@ -42,13 +42,12 @@ from trio_websocket import (
 )
 from wsproto.utilities import LocalProtocolError
 
-from config.models import EndCallTool, TransferCallTool
-
-from .errors import CallControlError, CallGoneError, SessionStartFailed, ToolExecutionError
+from .errors import CallControlError, CallGoneError, SessionStartFailed
 from .handle import CallHandle
 from .log import log_event
+from .playback import RESPONSE_EVENTS, Playback
 from .tls import TlsSessions, describe_tls_failure, tls_failure
-from .tools import CallAction, ToolResult, find_tool, parse_arguments, run_tool
+from .tool_runs import ToolRuns
 
 if TYPE_CHECKING:
     from .call import CallEnv, CallPlan
@@ -56,23 +55,8 @@ if TYPE_CHECKING:
 MAX_MESSAGE_BYTES = 16 * 2**20
 #: Pauses between sideband attempts answered with 404 (the session may lag the accept).
 CONNECT_RETRY_DELAYS_S = (0.25, 0.5, 0.5)
-#: Upper bound for one tool run, whatever its own timeout says.
-TOOL_RUN_LIMIT_S = 60.0
-#: How long a transfer's goodbye may play before the refer is sent anyway.
-TRANSFER_GOODBYE_S = 10.0
 #: How long closing the socket may take at teardown.
 SOCKET_CLOSE_S = 1.0
-
-
-_RESPONSE_EVENTS = frozenset(
-    {
-        "response.created",
-        "response.done",
-        "output_audio_buffer.started",
-        "output_audio_buffer.stopped",
-        "output_audio_buffer.cleared",
-    }
-)
 
 
 _Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
@@ -103,18 +87,14 @@ def run_session(call: CallHandle, plan: CallPlan, env: CallEnv) -> Coroutine[Any
     return _Session(call, plan, env).run()
 
 
-class _Session:
+class _Session(ToolRuns):
     __slots__ = (
-        "_audio",
-        "_changed",
-        "_responses",
-        "_seen_tool_calls",
         "call",
         "close_code",
         "closed",
         "env",
         "plan",
-        "transferring",
+        "playback",
         "ws",
     )
 
@@ -128,13 +108,8 @@ class _Session:
         self.close_code: int | None = None
         #: From sending the refer until it failed: a session closing meanwhile was transferred.
         self.transferring = False
-        # Responses in the order the server created them, and what their audio did (response
-        # id -> finished): a goodbye has played when *its* response's audio stopped (or it had
-        # none).  ``_changed``, made when someone waits, is set when any of this or ``closed``
-        # changes.
-        self._responses: list[str] = []
-        self._audio: dict[str, bool] = {}
-        self._changed: trio.Event | None = None
+        #: What the model's responses did: the goodbye waits of end_call and transfer_call.
+        self.playback = Playback()
         #: Made at the first tool call: most calls have none.
         self._seen_tool_calls: set[str] | None = None
 
@@ -271,7 +246,7 @@ class _Session:
             except ConnectionClosed as exc:
                 self.close_code = exc.reason.code if exc.reason is not None else None
                 self.closed = True
-                self._pulse()
+                self.playback.changed()
                 self.call.request_end("transferred" if self.transferring else "caller_hangup")
                 return
             self._dispatch(message, nursery)
@@ -306,8 +281,8 @@ class _Session:
                 and item.get("status") == "completed"
             ):
                 self._start_tool(item, nursery)
-        elif kind in _RESPONSE_EVENTS:
-            self._track_response(kind, event)
+        elif kind in RESPONSE_EVENTS:
+            self.playback.track(kind, event)
         elif kind == "error":
             counters["error_events"] += 1
             error = event.get("error")
@@ -320,144 +295,6 @@ class _Session:
                 error_message=str(error.get("message"))[:300],
             )
         # Every other event type (and new ones OpenAI adds) is ignored.
-
-    def _track_response(self, kind: str, event: dict[str, Any]) -> None:
-        response = event.get("response")
-        response_id = response.get("id") if isinstance(response, dict) else event.get("response_id")
-        if not isinstance(response_id, str):
-            return
-        if kind == "response.created":
-            self._responses.append(response_id)
-        elif kind == "output_audio_buffer.started":
-            self._audio.setdefault(response_id, False)
-        elif kind == "response.done":
-            self._audio.setdefault(response_id, True)  # True: a response without audio
-        else:  # output_audio_buffer.stopped / .cleared
-            self._audio[response_id] = True
-        self._pulse()
-
-    def _pulse(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
-            self._changed = None
-
-    async def _wait_change(self) -> None:
-        if self._changed is None:
-            self._changed = trio.Event()
-        await self._changed.wait()
-
-    # -- tools ------------------------------------------------------------------------------
-
-    def _start_tool(self, item: dict[str, Any], nursery: trio.Nursery) -> None:
-        tool_call_id = item.get("call_id")
-        if self._seen_tool_calls is None:
-            self._seen_tool_calls = set()
-        if not isinstance(tool_call_id, str) or tool_call_id in self._seen_tool_calls:
-            return
-        self._seen_tool_calls.add(tool_call_id)
-        name = str(item.get("name"))[:64]
-        nursery.start_soon(
-            self._run_tool, tool_call_id, name, item.get("arguments"), name=f"tool:{name}:{tool_call_id}"
-        )
-
-    async def _run_tool(self, tool_call_id: str, name: str, arguments: object) -> None:
-        call = self.call
-        call.tools_running[tool_call_id] = name
-        call.counters["tool_calls"] += 1
-        try:
-            label = "unknown"  # the metric label: only configured names, never the model's
-            try:
-                tool = find_tool(self.plan.tools, name)
-                label = tool.name
-                args = parse_arguments(tool, arguments)
-                with trio.fail_after(TOOL_RUN_LIMIT_S):
-                    result = await run_tool(tool, args, self.env.tool_http, self.env.tool_limiter)
-                outcome = "ok"
-            except trio.TooSlowError:
-                err = ToolExecutionError(
-                    f"{name} ran longer than {TOOL_RUN_LIMIT_S:g} s",
-                    reason="tool_timeout",
-                    tenant_id=self.plan.tenant_id,
-                    context={"tool_name": name},
-                )
-                result, outcome = self._failed(err), err.reason
-            except ToolExecutionError as err:
-                err.tenant_id = self.plan.tenant_id
-                result, outcome = self._failed(err), err.reason
-            self.env.hooks.tool_run(label, outcome)
-            mark = len(self._responses)
-            if not await self._send_tool_output(tool_call_id, result.output):
-                return
-            if result.then is not None:
-                await self._carry_out(result.then, mark)
-        finally:
-            del call.tools_running[tool_call_id]
-
-    def _failed(self, err: ToolExecutionError) -> ToolResult:
-        log_event(logging.ERROR, err.event, "tool call failed; the model is told", error=err)
-        return ToolResult(output={"ok": False, "error": err.reason, "message": err.message})
-
-    async def _send_tool_output(self, tool_call_id: str, output: dict[str, Any]) -> bool:
-        item = {"type": "function_call_output", "call_id": tool_call_id, "output": json.dumps(output)}
-        return await self._send({"type": "conversation.item.create", "item": item}) and await self._send(
-            {"type": "response.create"}
-        )
-
-    async def _carry_out(self, tool: CallAction, mark: int) -> None:
-        if isinstance(tool, EndCallTool):
-            await self._wait_goodbye(mark, tool.goodbye_timeout_s)
-            self.call.request_end("end_call")
-            return
-        await self._transfer(tool, mark)
-
-    async def _transfer(self, tool: TransferCallTool, mark: int) -> None:
-        await self._wait_goodbye(mark, TRANSFER_GOODBYE_S)
-        # A session that closes while the refer is in flight ends as transferred.
-        self.transferring = True
-        try:
-            await self.env.control.refer(self.call.call_id, target_uri=tool.target_uri)
-        except CallGoneError:
-            self.call.request_end("caller_hangup")
-            return
-        except CallControlError as err:
-            self.transferring = False
-            log_event(logging.ERROR, err.event, "refer failed; the call continues", error=err)
-            await self._send(
-                {
-                    "type": "conversation.item.create",
-                    "item": {
-                        "type": "message",
-                        "role": "system",
-                        "content": [
-                            {
-                                "type": "input_text",
-                                "text": "The transfer failed. Apologise and offer to help another way.",
-                            }
-                        ],
-                    },
-                }
-            )
-            await self._send({"type": "response.create"})
-            return
-        log_event(logging.INFO, "call_transfer_requested", "transfer requested", target_uri=tool.target_uri)
-        with trio.move_on_after(tool.close_timeout_s):
-            while not self.closed:
-                await self._wait_change()
-        self.call.request_end("transferred")
-
-    async def _wait_goodbye(self, mark: int, timeout_s: float) -> None:
-        """Wait, at most ``timeout_s``, until the goodbye has played.
-
-        The goodbye is the first response the server created after ``mark`` (the response.create
-        sent with the tool output); it has played when *its* audio stopped, or when it finished
-        without audio.  Audio of earlier responses does not count.
-        """
-        with trio.move_on_after(timeout_s):
-            while len(self._responses) <= mark:
-                await self._wait_change()
-            goodbye = self._responses[mark]
-            while not self._audio.get(goodbye, False):
-                await self._wait_change()
 
     # -- io ---------------------------------------------------------------------------------
 
