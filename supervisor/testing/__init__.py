@@ -50,9 +50,10 @@ Pieces:
   ``start_soon`` are for long runs (the benchmarks' platform) that keep counters, not records.
 
 Layout: this ``__init__`` is the face; the private modules below it never import it.
-``_state`` holds what the REST half (``_rest``) and the sideband half (``_sideband``) share,
-handed to both; ``_platform`` is :class:`SimulatedPlatform`; ``_tls`` the test CA;
-``_webhooks`` the signer; ``_harness`` the in-process service.
+``_state`` holds what the REST half (``_rest``) and the sideband half (``_sideband``, the
+websocket server, and ``_call``, each call's server side) share, handed to both;
+``_platform`` is :class:`SimulatedPlatform`; ``_tls`` the test CA; ``_webhooks`` the signer;
+``_harness`` the in-process service and ``_driver`` its driver.
 
 Tests never sleep to wait: ``wait_for_request``, ``wait_for_client_event``,
 ``SimulatedCall.wait_tool_output`` and friends block until the thing happened.  They do not
@@ -63,6 +64,7 @@ these are real sockets).
 
 from __future__ import annotations
 
+from ._call import SimulatedCall as SimulatedCall
 from ._driver import Driver as Driver
 from ._driver import open_driver as open_driver
 from ._harness import EXAMPLE_TENANTS as EXAMPLE_TENANTS
@@ -74,7 +76,6 @@ from ._platform import PlatformUrls as PlatformUrls
 from ._platform import SimulatedPlatform as SimulatedPlatform
 from ._platform import open_platform as open_platform
 from ._platform import serve_platform as serve_platform
-from ._sideband import SimulatedCall as SimulatedCall
 from ._state import CALL_ACTIONS as CALL_ACTIONS
 from ._state import RecordedHandshake as RecordedHandshake
 from ._state import RecordedRequest as RecordedRequest

@@ -12,8 +12,9 @@ from typing import Any
 import trio
 from attrs import frozen
 
+from ._call import SimulatedCall, expect_call
 from ._rest import serve_call_control
-from ._sideband import SimulatedCall, expect_call, serve_sideband
+from ._sideband import serve_sideband
 from ._state import CALL_ACTIONS, PlatformState, RecordedHandshake, RecordedRequest, Script
 from ._tls import PlatformTls
 

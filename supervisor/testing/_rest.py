@@ -37,7 +37,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from ..json_app import create_json_app
-from ._sideband import expect_call
+from ._call import expect_call
 from ._state import CALL_ACTIONS, PlatformState, RecordedRequest
 
 _PREFIX = "/v1/realtime/calls/"

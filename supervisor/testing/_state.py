@@ -17,7 +17,7 @@ import trio
 from attrs import define, frozen
 
 if TYPE_CHECKING:
-    from ._sideband import SimulatedCall
+    from ._call import SimulatedCall
     from ._tls import PlatformTls
 
 T = TypeVar("T")

@@ -1,0 +1,394 @@
+"""One call on the simulated platform, and the server side of its sideband (private; see supervisor.testing).
+
+A :class:`SimulatedCall` is one call as the platform sees it: its state (``incoming`` until
+accepted, ``accepted``, then ``ended``), the client events its sideband received, and the live
+sideband connections a test drives through it.  The event shapes it sends are the Realtime
+API's (checked against the openai SDK's models in tests/test_testing_platform.py).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+import trio
+import trio_websocket
+
+from ._state import PlatformState
+
+#: How long the platform waits for a close handshake to finish.
+CLOSE_GRACE_S = 5.0
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+class _Connection:
+    """One live sideband websocket and the TCP stream under it (under TLS too, for ``abort``)."""
+
+    def __init__(
+        self,
+        ws: trio_websocket.WebSocketConnection,
+        stream: trio.SocketStream,
+        nursery: trio.Nursery,
+    ) -> None:
+        self.ws = ws
+        self.stream = stream
+        self.nursery = nursery
+        self.done = trio.Event()
+
+
+class SimulatedCall:
+    """One call on the simulated platform, and the server side of its sideband.
+
+    Get it with ``platform.call(call_id)``.  The async methods send on every live sideband
+    connection; when none is live yet they block until the client connects, and they raise
+    ``RuntimeError`` once the call has ended with nothing connected.  Wrap them in
+    ``trio.fail_after`` in tests.
+    """
+
+    def __init__(self, call_id: str, state: PlatformState) -> None:
+        self.call_id = call_id
+        #: ``"incoming"``, ``"accepted"`` or ``"ended"``.
+        self.state = "incoming"
+        #: Why the call ended: rejected, hangup, refer, gone, caller_hangup, closed.
+        self.ended_by: str | None = None
+        #: The body of the accept that succeeded (the session the client asked for).
+        self.accept_body: dict[str, Any] | None = None
+        #: ``target_uri`` of the last refer the platform answered 200.
+        self.refer_target: str | None = None
+        self._state = state
+        self._changes = state.changes
+        self._events: list[dict[str, Any]] = []
+        self._live: list[_Connection] = []
+        self._session: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"<SimulatedCall {self.call_id} {self.state} live={len(self._live)}>"
+
+    # -- what the test reads --------------------------------------------------------------
+
+    @property
+    def client_events(self) -> list[dict[str, Any]]:
+        """Every JSON message the client sent on this call's sideband, in order."""
+        return list(self._events)
+
+    @property
+    def live_connections(self) -> int:
+        return len(self._live)
+
+    async def wait_connected(self) -> None:
+        """Block until a sideband connection is live (RuntimeError if the call ended first)."""
+        await self._live_connections()
+
+    async def wait_for_client_event(self, event_type: str, *, nth: int = 1) -> dict[str, Any]:
+        """Block until the client has sent ``nth`` events of ``event_type``; return that one."""
+
+        def probe() -> dict[str, Any] | None:
+            matches = [e for e in self._events if e.get("type") == event_type]
+            return matches[nth - 1] if len(matches) >= nth else None
+
+        return await self._changes.wait_for(probe)
+
+    async def wait_tool_output(self, tool_call_id: str) -> dict[str, Any]:
+        """Block until the client sends ``function_call_output`` for ``tool_call_id``.
+
+        Returns the whole ``conversation.item.create`` event; the result string is in
+        ``event["item"]["output"]``.
+        """
+
+        def probe() -> dict[str, Any] | None:
+            for event in self._events:
+                item = event.get("item")
+                if (
+                    event.get("type") == "conversation.item.create"
+                    and isinstance(item, dict)
+                    and item.get("type") == "function_call_output"
+                    and item.get("call_id") == tool_call_id
+                ):
+                    return event
+            return None
+
+        return await self._changes.wait_for(probe)
+
+    # -- what the test makes the server do ------------------------------------------------
+
+    async def send(self, event: dict[str, Any]) -> None:
+        """Send ``event`` as-is (any type, known or not) on every live connection."""
+        message = json.dumps(event)
+        for conn in await self._live_connections():
+            await conn.ws.send_message(message)
+
+    async def send_error(
+        self,
+        *,
+        code: str,
+        message: str,
+        param: str | None = None,
+        error_type: str = "invalid_request_error",
+        client_event_id: str | None = None,
+    ) -> None:
+        """Send an ``error`` event shaped like the Realtime API's."""
+        await self.send(_error_event(code, message, param, error_type, client_event_id))
+
+    async def function_call(
+        self,
+        name: str,
+        arguments: str,
+        *,
+        tool_call_id: str | None = None,
+        status: str = "completed",
+    ) -> str:
+        """Have the model call tool ``name``; returns the tool call id.
+
+        Sends ``response.created``, ``response.output_item.added``,
+        ``response.function_call_arguments.done``, ``response.output_item.done`` (item
+        ``status`` as given) and ``response.done`` (``completed``, or ``cancelled`` when the
+        item did not complete).  ``arguments`` is the JSON string the model produced.
+        """
+        tool_call_id = tool_call_id or new_id("call")
+        response_id, item_id = new_id("resp"), new_id("item")
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "function_call",
+            "status": "in_progress",
+            "name": name,
+            "call_id": tool_call_id,
+            "arguments": "",
+        }
+        done_item = {**item, "status": status, "arguments": arguments}
+        response_status = "completed" if status == "completed" else "cancelled"
+        await self.send(_response_event("response.created", response_id, "in_progress", []))
+        await self.send(
+            {
+                "type": "response.output_item.added",
+                "event_id": new_id("event"),
+                "response_id": response_id,
+                "output_index": 0,
+                "item": item,
+            }
+        )
+        await self.send(
+            {
+                "type": "response.function_call_arguments.done",
+                "event_id": new_id("event"),
+                "response_id": response_id,
+                "item_id": item_id,
+                "output_index": 0,
+                "call_id": tool_call_id,
+                "name": name,
+                "arguments": arguments,
+            }
+        )
+        await self.send(
+            {
+                "type": "response.output_item.done",
+                "event_id": new_id("event"),
+                "response_id": response_id,
+                "output_index": 0,
+                "item": done_item,
+            }
+        )
+        await self.send(_response_event("response.done", response_id, response_status, [done_item]))
+        return tool_call_id
+
+    async def play_audio(self, *, duration_s: float | None = None) -> None:
+        """Send ``output_audio_buffer.started``, wait, then ``output_audio_buffer.stopped``.
+
+        ``duration_s`` defaults to ``platform.audio_duration_s``; the wait is ``trio.sleep``.
+        """
+        if duration_s is None:
+            duration_s = self._state.audio_duration_s
+        response_id = new_id("resp")
+        await self.send(_audio_event("output_audio_buffer.started", response_id))
+        await trio.sleep(duration_s)
+        await self.send(_audio_event("output_audio_buffer.stopped", response_id))
+
+    async def caller_hangup(self) -> None:
+        """The caller hangs up: the call ends and the sideband closes normally (1000)."""
+        self._end("caller_hangup")
+        await self.close(1000, "")
+
+    async def close(self, code: int = 1000, reason: str = "", *, end_call: bool = True) -> None:
+        """Close every live connection with a close frame and wait until they are gone.
+
+        With ``end_call`` (the default) the call is over: a new handshake gets 404.
+        """
+        if end_call:
+            self._end("closed")
+        for conn in list(self._live):
+            with trio.move_on_after(CLOSE_GRACE_S):
+                await conn.ws.aclose(code, reason)
+                await conn.done.wait()
+
+    async def abort(self, *, end_call: bool = True) -> None:
+        """Drop every live connection's TCP stream without a close frame.
+
+        The client sees an abnormal closure (1006), as it does when a real caller hangs up.
+        Beware: trio-websocket 0.12.2 clients then never close their own socket (nor after a
+        rejected handshake); a client that owns its TCP stream (``wrap_client_stream``) can.
+        """
+        if end_call:
+            self._end("caller_hangup")
+        for conn in list(self._live):
+            await conn.stream.aclose()
+            with trio.move_on_after(CLOSE_GRACE_S):
+                await conn.done.wait()
+
+    # -- used by the platform ---------------------------------------------------------------
+
+    def _accept(self, body: dict[str, Any]) -> None:
+        if self.state == "incoming":
+            self.state = "accepted"
+            self.accept_body = body
+            self._session = _session_from_accept(body)
+        self._changes.notify()
+
+    def _end(self, by: str) -> None:
+        if self.state != "ended":
+            self.state = "ended"
+            self.ended_by = by
+            self._changes.notify()
+
+    async def _close_after(self, delay_s: float, ended_by: str) -> None:
+        """Close the sideband normally after ``delay_s`` (a REST hangup or refer)."""
+        await trio.sleep(delay_s)
+        self._end(ended_by)
+        await self.close(1000, "", end_call=False)
+
+    async def _live_connections(self) -> list[_Connection]:
+        def probe() -> list[_Connection] | None:
+            if self._live:
+                return list(self._live)
+            if self.state == "ended":
+                raise RuntimeError(f"call {self.call_id} has ended and no sideband is connected")
+            return None
+
+        return await self._changes.wait_for(probe)
+
+    def _attach(self, conn: _Connection) -> None:
+        self._live.append(conn)
+        self._changes.notify()
+        if self._state.on_attached is not None:
+            self._state.on_attached(self)
+
+    def _detach(self, conn: _Connection) -> None:
+        self._live.remove(conn)
+        self._changes.notify()
+
+    def _record(self, event: dict[str, Any]) -> None:
+        if self._state.record:
+            self._events.append(event)
+            self._changes.notify()
+        if self._state.on_client_event is not None:
+            self._state.on_client_event(self, event)
+
+    async def _react(self, conn: _Connection, event: dict[str, Any]) -> None:
+        """What the simulated model does with a client event (most need nothing)."""
+        kind = event.get("type")
+        if kind == "response.create" and self._state.auto_audio:
+            conn.nursery.start_soon(self._answer, conn, name=f"sideband:{self.call_id}:response")
+        elif kind == "session.update":
+            session = event.get("session")
+            if not isinstance(session, dict) or session.get("type") != "realtime":
+                await conn.ws.send_message(
+                    json.dumps(
+                        _error_event(
+                            "missing_required_parameter",
+                            "Missing required parameter: 'session.type'.",
+                            "session.type",
+                            "invalid_request_error",
+                            event.get("event_id"),
+                        )
+                    )
+                )
+                return
+            self._session.update(session)
+            await conn.ws.send_message(
+                json.dumps(
+                    {
+                        "type": "session.updated",
+                        "event_id": new_id("event"),
+                        "session": self._session,
+                    }
+                )
+            )
+
+    async def _answer(self, conn: _Connection) -> None:
+        """The simulated model speaks one response (``platform.auto_audio``)."""
+        response_id = new_id("resp")
+        try:
+            send = conn.ws.send_message
+            await send(
+                json.dumps(_response_event("response.created", response_id, "in_progress", []))
+            )
+            await send(json.dumps(_audio_event("output_audio_buffer.started", response_id)))
+            await send(json.dumps(_response_event("response.done", response_id, "completed", [])))
+            await trio.sleep(self._state.audio_duration_s)
+            await send(json.dumps(_audio_event("output_audio_buffer.stopped", response_id)))
+        except trio_websocket.ConnectionClosed:
+            return
+
+
+def expect_call(state: PlatformState, call_id: str) -> SimulatedCall:
+    """The call ``call_id``, made known (as its webhook would) if it was not."""
+    call = state.calls.get(call_id)
+    if call is None:
+        call = state.calls[call_id] = SimulatedCall(call_id, state)
+        state.changes.notify()
+    return call
+
+
+# -- event shapes --------------------------------------------------------------------------
+
+
+def _session_from_accept(body: dict[str, Any]) -> dict[str, Any]:
+    session = {
+        "type": "realtime",
+        "object": "realtime.session",
+        "id": new_id("sess"),
+        "model": "gpt-realtime",
+        "output_modalities": ["audio"],
+        "instructions": "",
+        "tools": [],
+    }
+    session.update(body)
+    return session
+
+
+def _response_event(
+    kind: str, response_id: str, status: str, output: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "event_id": new_id("event"),
+        "response": {
+            "id": response_id,
+            "object": "realtime.response",
+            "status": status,
+            "output": output,
+        },
+    }
+
+
+def _audio_event(kind: str, response_id: str) -> dict[str, Any]:
+    return {"type": kind, "event_id": new_id("event"), "response_id": response_id}
+
+
+def _error_event(
+    code: str, message: str, param: str | None, error_type: str, client_event_id: object
+) -> dict[str, Any]:
+    return {
+        "type": "error",
+        "event_id": new_id("event"),
+        "error": {
+            "type": error_type,
+            "code": code,
+            "message": message,
+            "param": param,
+            "event_id": client_event_id,
+        },
+    }
