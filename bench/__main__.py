@@ -6,7 +6,7 @@
     python -m bench --quick         a smoke run (about 6 minutes), same outputs, small loads
     python -m bench --only intake,burst   some benchmarks only (intake, intake-plaintext, peer,
                                     concurrency-httpless, concurrency-plaintext, concurrency,
-                                    peer-concurrency, burst, profile, public-port); add --merge to keep the
+                                    peer-concurrency, burst, profile, public-port, tls-cost); add --merge to keep
                                     other saved results
     python -m bench profile [--rate R] [--seconds S]   only the profile, printed
     python -m bench render          rewrite the page and plots from the saved results.json
@@ -32,14 +32,14 @@ from typing import Any
 
 import attrs
 
-from bench import burst, concurrency, intake, profile, public_port_ab
+from bench import burst, concurrency, intake, profile, public_port_ab, tlscost
 from bench.plan import FULL, QUICK, Plan
 from bench.procs import ROOT, MachineWatch, background_cores
 from bench.sysinfo import machine, raise_fd_limit
 
 PHASES = (
     "intake", "intake-plaintext", "peer", "concurrency-httpless", "concurrency-plaintext", "concurrency",
-    "peer-concurrency", "burst", "profile", "public-port",
+    "peer-concurrency", "burst", "profile", "public-port", "tls-cost",
 )
 
 
@@ -124,6 +124,8 @@ def _run_phases(
     if "public-port" in only:
         rounds, seconds = (7, 3.0) if plan.name == "full" else (2, 1.5)
         _phase(results, "public_port", lambda: public_port_ab.measure(rounds=rounds, seconds=seconds), watch)
+    if "tls-cost" in only:
+        _phase(results, "tls_cost", lambda: tlscost.measure(connections=1000 if plan.name == "full" else 300), watch)
     results["total_seconds"] = round(time.monotonic() - started, 1)
 
 

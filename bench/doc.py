@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bench import public_port_ab
+from bench import public_port_ab, tlscost
 from bench.compare import before_after
 from bench.suggestions import profile_section
 from bench.tlsdoc import goal_row, how_section, median, side_by_side, tls_goals
@@ -650,6 +650,7 @@ def render(r: dict[str, Any], images: list[str], before: dict[str, Any] | None =
         "",
         *side_by_side(r),
         *how_section(r),
+        *tlscost.section(r.get("tls_cost")),
         *public_port_ab.section(r.get("public_port")),
     ]
     out += before_after(before, r)

@@ -85,9 +85,10 @@ def tls_goals(r: dict[str, Any]) -> list[str]:
             f"{num(t_cpu, 2)} vs {num(p_cpu, 2)} ms per call at {num(rate, 0)}/s = {ratio:.2f}x",
             met,
             f"{CPU_RATIO_LIMIT - ratio:.2f}x to spare" if met else f"{ratio - CPU_RATIO_LIMIT:.2f}x over ({num(t_cpu - p_cpu, 2)} ms of TLS per call)",
-            "TLS adds one full handshake per call, the sideband's (call control reuses pooled connections, "
-            "see the connections row): resuming TLS sessions for the sideband would skip most of it, but "
-            "trio's `SSLStream` takes no session today; a cheaper handshake is OpenAI's side (its certificate).",
+            "TLS adds one handshake per call, the sideband's (call control reuses pooled connections, see the "
+            "connections row); it already resumes the previous call's session (\"One TLS connection, alone\": "
+            "resumed against full). What is left is OpenSSL's handshake and trio's `SSLStream` in Python: "
+            "next, profile a handshake under callvisor's load (section 5) for the Python share.",
         ))
     ours = ours_concurrency(r)
     peer = r.get("peer_concurrency") or {}
@@ -110,9 +111,10 @@ def tls_goals(r: dict[str, Any]) -> list[str]:
             f"RSS per live call over TLS <= {num(RSS_LIMIT_KIB, 0)} KiB at {calls:,} calls "
             f"(the peer: {num(PEER_QUOTED_RSS_KB, 0)} KB quoted)",
             "; ".join(parts), met, margin,
-            f"the transport's memory{tls_cost}: per call an OpenSSL connection (its SSL object and "
-            "record buffers) under trio-websocket's wsproto state; next: a leaner websocket client, "
-            "or fewer buffers held per idle TLS connection.",
+            f"the transport's memory{tls_cost}: per call an OpenSSL connection, almost none of it Python "
+            "objects (\"One TLS connection, alone\"); OpenSSL already frees idle record buffers. Next: "
+            "find what OpenSSL keeps per idle connection (valgrind massif on one), and shrink the plaintext "
+            "call's own share (its tasks and trio-websocket/wsproto state).",
         ))
     ours_rate = (r.get("intake") or {}).get("sustained_per_s")
     peer_rate = (r.get("peer_intake") or {}).get("sustained_per_s")
