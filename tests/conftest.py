@@ -2,7 +2,7 @@
 
 ``log_lines``
     Captures what the ``callvisor`` logger writes, rendered by the real
-    :class:`supervisor.logs.JsonFormatter`, so that a test asserts on the line an operator would
+    :class:`actors.log.JsonFormatter`, so that a test asserts on the line an operator would
     grep.  A test that logs an event missing from ``actors.log.EVENTS`` errors at teardown.
 
 Clocks

@@ -85,4 +85,4 @@ async def open_rig(
             async with open_callvisor(settings, **callvisor_kwargs) as info, httpx.AsyncClient(timeout=None) as http:
                 yield Rig(platform, signer, info, http, logs)
     unregistered = sorted({str(line.get("event")) for line in logs.lines if line.get("unregistered_event")})
-    assert not unregistered, f"events missing from actors/events.py: {unregistered}"
+    assert not unregistered, f"events missing from actors/log/_events.py: {unregistered}"
