@@ -49,7 +49,7 @@ class SimulatedCall:
     ``trio.fail_after`` in tests.
     """
 
-    def __init__(self, call_id: str, state: PlatformState) -> None:
+    def __init__(self, call_id: str, state: PlatformState[SimulatedCall]) -> None:
         self.call_id = call_id
         #: ``"incoming"``, ``"accepted"`` or ``"ended"``.
         self.state = "incoming"
@@ -333,7 +333,7 @@ class SimulatedCall:
             return
 
 
-def expect_call(state: PlatformState, call_id: str) -> SimulatedCall:
+def expect_call(state: PlatformState[SimulatedCall], call_id: str) -> SimulatedCall:
     """The call ``call_id``, made known (as its webhook would) if it was not."""
     call = state.calls.get(call_id)
     if call is None:

@@ -38,7 +38,7 @@ class SimulatedPlatform:
         """``tls``: serve https and wss with a test CA's certificate (``True``: a new CA), as
         OpenAI serves only TLS.  ``record=False`` keeps no per-request or per-event records
         (long benchmarks); the ``on_*`` hooks then report what happens."""
-        self._state = PlatformState(
+        self._state: PlatformState[SimulatedCall] = PlatformState(
             api_key=api_key or f"sk-sim-{secrets.token_hex(12)}",
             tls=PlatformTls() if tls is True else (tls or None),
         )

@@ -37,7 +37,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from ..json_app import create_json_app
-from ._call import expect_call
+from ._call import SimulatedCall, expect_call
 from ._state import CALL_ACTIONS, PlatformState, RecordedRequest
 
 _PREFIX = "/v1/realtime/calls/"
@@ -49,7 +49,7 @@ def _error(
 
 
 async def answer(
-    state: PlatformState,
+    state: PlatformState[SimulatedCall],
     action: str,
     call_id: str,
     raw_body: bytes,
@@ -124,7 +124,7 @@ async def answer(
     return 200, None
 
 
-def create_call_control_app(state: PlatformState) -> QuartTrio:
+def create_call_control_app(state: PlatformState[SimulatedCall]) -> QuartTrio:
     """The REST app: call-control POSTs go to :func:`answer`; any other request is a 404."""
     app = create_json_app("supervisor.testing.platform")
     app.config["MAX_CONTENT_LENGTH"] = None
@@ -167,7 +167,7 @@ def _respond(status: int, payload: dict[str, Any] | None) -> Response:
 
 
 async def serve_call_control(
-    state: PlatformState,
+    state: PlatformState[SimulatedCall],
     host: str,
     *,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,

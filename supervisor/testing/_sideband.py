@@ -31,7 +31,7 @@ REALTIME_PATH = "/v1/realtime"
 
 
 async def serve_sideband(
-    state: PlatformState,
+    state: PlatformState[SimulatedCall],
     host: str,
     *,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
@@ -47,7 +47,7 @@ async def serve_sideband(
         task_status.started(listeners[0].socket.getsockname()[1])
 
 
-async def _handle_stream(state: PlatformState, tcp: trio.SocketStream) -> None:
+async def _handle_stream(state: PlatformState[SimulatedCall], tcp: trio.SocketStream) -> None:
     """One TCP connection: TLS (wss), handshake, conversation, then a bounded close."""
     stream: trio.abc.Stream = tcp
     resumed: bool | None = None
@@ -75,7 +75,7 @@ async def _handle_stream(state: PlatformState, tcp: trio.SocketStream) -> None:
 
 
 async def _serve_connection(
-    state: PlatformState, tcp: trio.SocketStream, stream: trio.abc.Stream, resumed: bool | None
+    state: PlatformState[SimulatedCall], tcp: trio.SocketStream, stream: trio.abc.Stream, resumed: bool | None
 ) -> None:
     """The websocket on ``stream``: handshake, conversation, then a bounded close."""
     with trio.CancelScope() as bounded:
@@ -140,7 +140,7 @@ async def _converse(call: SimulatedCall, conn: _Connection) -> None:
 
 
 async def _admit(
-    state: PlatformState, request: trio_websocket.WebSocketRequest, tls_resumed: bool | None
+    state: PlatformState[SimulatedCall], request: trio_websocket.WebSocketRequest, tls_resumed: bool | None
 ) -> SimulatedCall | None:
     """The call this handshake may attach to; otherwise reject it and return None."""
     url = urlsplit(request.path)

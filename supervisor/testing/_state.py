@@ -11,16 +11,18 @@ any of it changes.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import trio
 from attrs import define, frozen
 
 if TYPE_CHECKING:
-    from ._call import SimulatedCall
     from ._tls import PlatformTls
 
 T = TypeVar("T")
+#: The calls the state holds: ``_call.SimulatedCall`` (a parameter, so that this module, which
+#: ``_call`` imports, does not import ``_call`` back).
+CallT = TypeVar("CallT")
 
 #: The call-control actions, in the order a call usually meets them.
 CALL_ACTIONS = ("accept", "reject", "hangup", "refer")
@@ -114,7 +116,7 @@ class RecordedHandshake:
     tls_resumed: bool | None = None
 
 
-class PlatformState:
+class PlatformState(Generic[CallT]):
     """The platform's state and its knobs, handed to both servers.
 
     ``record`` False keeps no per-request or per-event records (a long benchmark would keep
@@ -132,9 +134,9 @@ class PlatformState:
         self.accept_unknown_calls = False
         self.record = True
         self.on_request: Callable[[RecordedRequest], None] | None = None
-        self.on_attached: Callable[[SimulatedCall], None] | None = None
-        self.on_client_event: Callable[[SimulatedCall, dict[str, Any]], None] | None = None
-        self.calls: dict[str, SimulatedCall] = {}
+        self.on_attached: Callable[[CallT], None] | None = None
+        self.on_client_event: Callable[[CallT, dict[str, Any]], None] | None = None
+        self.calls: dict[str, CallT] = {}
         self.requests: list[RecordedRequest] = []
         self.handshakes: list[RecordedHandshake] = []
         self.scripts = ScriptBook()
