@@ -32,6 +32,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, quote, urlsplit
 
+import h11
 import trio
 from trio_websocket import (
     ConnectionClosed,
@@ -41,6 +42,7 @@ from trio_websocket import (
     wrap_client_stream,
 )
 from wsproto.utilities import LocalProtocolError
+from wsproto.utilities import ProtocolError as WebSocketProtocolError
 
 from .errors import CallControlError, CallGoneError, SessionStartFailed
 from .handle import CallHandle
@@ -85,6 +87,10 @@ def run_session(call: CallHandle, plan: CallPlan, env: CallEnv) -> Coroutine[Any
     Not ``async`` itself: it hands over the session's coroutine, one frame less per live call.
     """
     return _Session(call, plan, env).run()
+
+
+#: What a broken upgrade answer raises from the handshake (h11 parses it, wsproto checks it).
+_PROTOCOL_ERRORS = (h11.ProtocolError, WebSocketProtocolError)
 
 
 class _Session(ToolRuns):
@@ -161,8 +167,10 @@ class _Session(ToolRuns):
                 if tls is None:
                     raise SessionStartFailed("handshake_failed", type(exc).__name__) from None
                 raise SessionStartFailed("tls_error", describe_tls_failure(tls)) from None
-            except (HandshakeError, OSError) as exc:
-                raise SessionStartFailed("handshake_failed", type(exc).__name__) from None
+            except (HandshakeError, OSError, *_PROTOCOL_ERRORS) as exc:
+                # A refused port, a reset, or an upgrade answer that breaks the protocol (a wrong
+                # Sec-WebSocket-Accept is h11's LocalProtocolError, from trio-websocket's reader).
+                raise SessionStartFailed("handshake_failed", f"{type(exc).__name__}: {exc}"[:300]) from None
         raise SessionStartFailed("sideband_404", "no session for this call_id")
 
     async def _attempt(self, target: SplitResult, delay: float, start_deadline: float) -> None:
@@ -197,7 +205,9 @@ class _Session(ToolRuns):
         except BaseExceptionGroup as group:
             # A failed handshake surfaces from the reader task, a late one from our deadline, a
             # refused or failed connection from the nursery's body: hand any over unwrapped.
-            failed = group.subgroup((HandshakeError, trio.TooSlowError, trio.BrokenResourceError, OSError))
+            failed = group.subgroup(
+                (HandshakeError, trio.TooSlowError, trio.BrokenResourceError, OSError, *_PROTOCOL_ERRORS)
+            )
             if self.ws is None and failed is not None and failed.exceptions == group.exceptions:
                 first = failed.exceptions[0]
                 raise first from first.__cause__  # the cause says why (a TLS failure, say)
@@ -267,12 +277,13 @@ class _Session(ToolRuns):
         counters["events_received"] += 1
         try:
             event = json.loads(message)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the decoder's limit
             event = None
-        if not isinstance(event, dict):
+        kind = event.get("type") if isinstance(event, dict) else None
+        if not isinstance(kind, str):  # untrusted input: a type that is a list is no event
             counters["unreadable_events"] += 1
             return
-        kind = event.get("type")
+        assert isinstance(event, dict)
         if kind == "response.output_item.done":
             item = event.get("item")
             if (

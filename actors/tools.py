@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import httpx2
@@ -50,19 +50,46 @@ def find_tool(tools: Sequence[ToolSpec], name: str) -> ToolSpec:
     )
 
 
+#: How deeply the model's arguments may nest (objects and arrays): real ones nest a few levels;
+#: anything deeper is refused before any code of ours or a tool's walks it recursively.
+MAX_ARGUMENT_DEPTH = 32
+
+
 def parse_arguments(tool: ToolSpec, arguments: object) -> dict[str, Any]:
-    """The model's argument string as a JSON object."""
+    """The model's argument string as a JSON object, nested at most :data:`MAX_ARGUMENT_DEPTH`."""
     try:
         parsed = json.loads(arguments) if isinstance(arguments, str) else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the decoder's own limit
         parsed = None
+    problem = "are not a JSON object"
+    if isinstance(parsed, dict) and _depth(parsed) > MAX_ARGUMENT_DEPTH:
+        parsed, problem = None, f"nest deeper than {MAX_ARGUMENT_DEPTH} levels"
     if not isinstance(parsed, dict):
         raise ToolArgsParseError(
-            f"arguments for {tool.name} are not a JSON object",
+            f"arguments for {tool.name} {problem}",
             reason="tool_args_invalid",
             context={"tool_name": tool.name, "arguments_excerpt": str(arguments)[:80]},
         )
     return parsed
+
+
+def _depth(value: object) -> int:
+    """How deeply ``value`` nests, counted without recursion (it is the model's input)."""
+    deepest = 0
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_ARGUMENT_DEPTH:
+            return deepest
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 #: http tool requests in flight at once per process: each holds a connection, and requests

@@ -117,7 +117,10 @@ class SimulatedCall:
 
     async def send(self, event: dict[str, Any]) -> None:
         """Send ``event`` as-is (any type, known or not) on every live connection."""
-        message = json.dumps(event)
+        await self.send_text(json.dumps(event))
+
+    async def send_text(self, message: str | bytes) -> None:
+        """Send one frame exactly as given (text, or binary for bytes), JSON or not: hostile input."""
         for conn in await self._live_connections():
             await conn.ws.send_message(message)
 
