@@ -13,7 +13,8 @@ status  body                                                             headers
 500     ``{"ok": false, "error": "internal_error", "retry": true}``
 ======  ===============================================================  ======================
 
-A websocket upgrade gets the 404 too (no route takes one).  A 500 is a bug in a route: Quart
+A websocket upgrade gets the 404 too (no route takes one), and so does a path that encodes a
+slash (``%2F``), which routing would otherwise see decoded.  A 500 is a bug in a route: Quart
 logs its traceback once, at ERROR, on the app's logger (the app's name, e.g.
 ``callvisor.public``), before the handler answers.  An app that answers its errors in another shape (the simulated platform speaks OpenAI's) registers its own handlers on
 top.  Paths match exactly (no merging of repeated slashes, no redirect to a canonical URL) and
@@ -27,7 +28,7 @@ from typing import Any
 
 import trio
 from hypercorn.typing import ASGISendCallable
-from quart import Request, Response
+from quart import Request, Response, request
 from quart_trio import QuartTrio
 from quart_trio.asgi import TrioASGIHTTPConnection
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -78,6 +79,14 @@ def create_json_app(name: str) -> QuartTrio:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     # ``//health`` is not ``/health`` (werkzeug would merge the slashes, with a 308 HTML redirect).
     app.url_map.merge_slashes = False
+
+    @app.before_request
+    async def encoded_slash() -> Response | None:
+        # Routing sees the decoded path: ``/actors/a%2Fhangup`` would route as a hangup of ``a``.
+        # No id or path of ours holds a slash, so a path that encodes one names nothing.
+        if b"%2f" in request.scope.get("raw_path", b"").lower():
+            return json_response(404, {"ok": False, "error": "not_found"})
+        return None
 
     @app.errorhandler(404)
     # A websocket upgrade on an HTTP route (werkzeug's 400 HTML page): no route takes one.

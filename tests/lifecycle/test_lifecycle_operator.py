@@ -84,6 +84,21 @@ async def test_a_wrong_method_on_the_operator_port_is_json_405(
     assert response.json() == {"ok": False, "error": "method_not_allowed"}
 
 
+@pytest.mark.parametrize("path", ["/actors/rtc_live%2Fhangup", "/actors/rtc_live%2fhangup"])
+async def test_an_encoded_slash_does_not_route_as_a_hangup(
+    driver: Driver, path: str, mock_clock: trio.testing.MockClock
+) -> None:
+    """POST /actors/ID%2Fhangup names no route (routing would see it decoded): 404, and the call lives on."""
+    await driver.start("rtc_live")
+    response = await driver.admin("POST", path)
+    assert response.status_code == 404
+    assert response.json() == {"ok": False, "error": "not_found"}
+    assert driver.logs.events("operator_hangup") == []
+    assert [call["call_id"] for call in (await driver.actors())["calls"]] == ["rtc_live"]
+    await driver.caller_hangup(driver.platform.call("rtc_live"))
+    await driver.assert_no_leaks()
+
+
 async def test_unknown_call_and_route_are_404(driver: Driver, mock_clock: trio.testing.MockClock) -> None:
     """GET /actors/{unknown} answers 404 call_not_found; an unknown route 404 not_found."""
     response = await driver.admin("GET", "/actors/rtc_nobody")
