@@ -243,7 +243,7 @@ def _intake_why(ours: dict[str, Any], peer: dict[str, Any]) -> list[str]:
     ceiling = (ours.get("ceiling") or {}).get("requests_per_s", {}).get("median")
     if ceiling and ours.get("sustained_per_s"):
         out.append(
-            f"- The empty route answers {num(ceiling, 0)} req/s: hypercorn and the bare ASGI app cost about "
+            f"- The empty route answers {num(ceiling, 0)} req/s: hypercorn and the QuartTrio app cost about "
             f"{num(1000 / ceiling, 2)} ms of CPU for a request that does nothing. A webhook is one such "
             "request plus an outgoing HTTP request (the accept, through the openai SDK) plus a websocket "
             "client session (TCP connect, upgrade, session.update, the greeting, the close), each of them "
