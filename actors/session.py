@@ -279,11 +279,14 @@ class _Session(ToolRuns):
             event = json.loads(message)
         except (ValueError, RecursionError):  # not JSON, or nested past the decoder's limit
             event = None
-        kind = event.get("type") if isinstance(event, dict) else None
-        if not isinstance(kind, str):  # untrusted input: a type that is a list is no event
+        if not isinstance(event, dict):
             counters["unreadable_events"] += 1
             return
-        assert isinstance(event, dict)
+        kind = event.get("type")
+        if not isinstance(kind, str):
+            if kind is not None:  # untrusted input: a type that is a list or a number is no event
+                counters["unreadable_events"] += 1
+            return  # a type-less event is ignored, like every type we do not know
         if kind == "response.output_item.done":
             item = event.get("item")
             if (
