@@ -35,23 +35,20 @@ import logging
 import random
 import sys
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
+from quart import Response, request
+from quart_trio import QuartTrio
 
 from bench.stats import summary_ms
 from bench.sysinfo import raise_fd_limit
-from supervisor.asgi import answer_lifespan
+from supervisor.json_app import create_json_app, json_response
 from supervisor.testing import RecordedRequest, SimulatedCall, SimulatedPlatform, serve_platform
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 TOOL_OUTPUT_TIMEOUT_S = 30.0
 TOOL_NAME = "lookup_order"
@@ -200,35 +197,27 @@ class BenchPlatform(SimulatedPlatform):
         }
 
 
-class ControlApp:
-    """The bulk control API and the tool endpoint, as a bare ASGI app."""
+def create_control_app(platform: BenchPlatform) -> QuartTrio:
+    """The bulk control API and the tool endpoint: a JSON app like every other one here."""
+    app = create_json_app("bench.platform")
+    app.config["MAX_CONTENT_LENGTH"] = None
+    controls = Controls(platform)
+
+    @app.route("/<path:path>", methods=["GET", "POST"])
+    async def control(path: str) -> Response:
+        body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+        data = json.loads(body) if body else {}
+        status, payload = await controls.route(request.method, f"/{path}", data)
+        return json_response(status, payload)
+
+    return app
+
+
+class Controls:
+    """What each control route does (``route`` answers a method and path)."""
 
     def __init__(self, platform: BenchPlatform) -> None:
         self.platform = platform
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await answer_lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        data = json.loads(body) if body else {}
-        status, payload = await self.route(scope["method"], scope["path"], data)
-        encoded = json.dumps(payload).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(encoded)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": encoded})
 
     async def route(self, method: str, path: str, data: dict[str, Any]) -> tuple[int, Any]:
         platform = self.platform
@@ -283,7 +272,7 @@ async def run(host: str, trust_bundle: Path | None) -> None:
         config.accesslog = None
         config.errorlog = logging.getLogger("bench.platform")
         config.keep_alive_max_requests = 1_000_000
-        binds = await nursery.start(partial(serve, cast(Any, ControlApp(platform)), config, mode="asgi"))
+        binds = await nursery.start(partial(serve, create_control_app(platform), config))
         print(
             json.dumps(
                 {

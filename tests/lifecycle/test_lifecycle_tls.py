@@ -23,8 +23,9 @@ import trio.testing
 import yaml
 from hypercorn.config import Config
 from hypercorn.trio import serve
+from quart import Response, request
 
-from supervisor.asgi import answer_lifespan
+from supervisor.json_app import create_json_app, json_response
 from supervisor.testing import PlatformTls, open_platform
 from tests.rig import ACME
 
@@ -168,21 +169,12 @@ async def tool_endpoint_over_tls(tls: PlatformTls) -> AsyncIterator[tuple[str, l
     """An https endpoint with a certificate of ``tls``' CA; yields its URL and the bodies it got."""
     received: list[dict[str, Any]] = []
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            await answer_lifespan(receive, send)
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        received.append(json.loads(body))
-        answer = json.dumps({"status": "shipped"}).encode()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": answer})
+    app = create_json_app("tests.tool_endpoint")
+
+    @app.post("/orders")
+    async def orders() -> Response:
+        received.append(json.loads(await request.get_data(as_text=False)))
+        return json_response(200, {"status": "shipped"})
 
     config = Config()
     config.bind = ["127.0.0.1:0"]
@@ -190,7 +182,7 @@ async def tool_endpoint_over_tls(tls: PlatformTls) -> AsyncIterator[tuple[str, l
     async with trio.open_nursery() as nursery:
         with tls.server_pem_file() as pem:
             config.certfile = config.keyfile = pem
-            binds = await nursery.start(partial(serve, app, config, mode="asgi"))
+            binds = await nursery.start(partial(serve, app, config))
         yield f"{binds[0]}/orders", received
         nursery.cancel_scope.cancel()
 
