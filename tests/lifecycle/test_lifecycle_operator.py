@@ -72,6 +72,26 @@ async def test_actors_shows_the_supervisor_and_a_call_running_a_tool(
     await tool_driver.assert_no_leaks()
 
 
+@pytest.mark.parametrize(
+    "call_id",
+    ["rtc_nobody", "x" * 5000, "..", "%00", "rtc%20space", "\u00e9t\u00e9", "rtc_live%3Bdrop", "*"],
+    ids=["unknown", "5000_chars", "dotdot", "nul", "space", "non_ascii", "semicolon", "star"],
+)
+async def test_hangup_of_an_odd_call_id_is_a_clean_404(
+    driver: Driver, call_id: str, mock_clock: trio.testing.MockClock
+) -> None:
+    """POST /actors/{odd id}/hangup: 404 JSON, no hangup sent to OpenAI, the live call untouched."""
+    await driver.start("rtc_live")
+    response = await driver.admin("POST", f"/actors/{call_id}/hangup")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["ok"] is False
+    assert driver.platform.actions("rtc_live") == ["accept"]
+    assert driver.logs.events("operator_hangup") == []
+    await driver.caller_hangup(driver.platform.call("rtc_live"))
+    await driver.assert_no_leaks()
+
+
 @pytest.mark.parametrize(("method", "path", "allow"), [("POST", "/metrics", "GET, HEAD"), ("GET", "/drain", "POST")])
 async def test_a_wrong_method_on_the_operator_port_is_json_405(
     driver: Driver, method: str, path: str, allow: str, mock_clock: trio.testing.MockClock
@@ -130,14 +150,23 @@ async def test_admin_token_guards_every_route(driver: Driver, mock_clock: trio.t
         {"Authorization": "Bearer wrong-token"},
         {"Authorization": TOKEN},
         {"Authorization": f"Bearer {TOKEN}x"},
+        {"Authorization": f"Bearer {TOKEN[:-1]}"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": f"Token {TOKEN}"},
+        {"Authorization": f"Bearer  {TOKEN}"},
+        {"X-Admin-Token": TOKEN},
     ]
+    in_query = [{"token": TOKEN}, {"access_token": TOKEN}, {"authorization": f"Bearer {TOKEN}"}]
     for method, path in ROUTES:
         for headers in bad_headers:
             response = await driver.admin(method, path, headers=headers)
             assert response.status_code == 401, (method, path, headers)
             assert response.json() == {"ok": False, "error": "unauthorized"}
+        for params in in_query:  # a token in a URL ends up in logs and histories: never honoured
+            response = await driver.admin(method, path, params=params)
+            assert response.status_code == 401, (method, path, params)
     refused = driver.logs.events("admin_unauthorized")
-    assert len(refused) == len(ROUTES) * len(bad_headers)
+    assert len(refused) == len(ROUTES) * (len(bad_headers) + len(in_query))
     assert {line["level"] for line in refused} == {"WARNING"}
     assert {line["path"] for line in refused} == {path for _, path in ROUTES}
     assert TOKEN not in str(driver.logs.lines)
@@ -160,7 +189,7 @@ async def test_admin_token_guards_every_route(driver: Driver, mock_clock: trio.t
     for method, path in ROUTES:
         response = await driver.admin(method, path, headers=good)
         assert response.status_code == expected[(method, path)], (method, path)
-    assert len(driver.logs.events("admin_unauthorized")) == len(ROUTES) * len(bad_headers)
+    assert len(driver.logs.events("admin_unauthorized")) == len(ROUTES) * (len(bad_headers) + len(in_query))
     await driver.log("drain_started")
 
 
