@@ -46,6 +46,12 @@ _CALL_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 Reply = tuple[int, dict[str, Any]]
 
 
+#: What the delivery ledger remembers of a settled webhook-id: that it was settled.  Its
+#: redelivery is answered as a duplicate whatever the first answer was, so one shared value
+#: serves every entry (a remembered delivery costs its key, not its answer).
+SETTLED: Reply = (200, {"ok": True, "duplicate": True})
+
+
 class DeliveryLedger(Protocol):
     """Remembers handled webhook-ids (in memory, or in MongoDB in cluster mode)."""
 
@@ -135,11 +141,11 @@ class WebhookIntake:
                 return self._duplicate(incoming, "webhook_id")
             decision, duplicate = await self._supervisor.start_call(incoming)
             if duplicate:
-                claim.settle((200, {"ok": True, "duplicate": True}))
+                claim.settle(SETTLED)
                 return self._duplicate(incoming, "call_id")
             reply = (decision.http_status(), decision.http_body())
             if decision.definitive:
-                claim.settle(reply)
+                claim.settle(SETTLED)
                 self._metrics.webhooks_total.labels(result=decision.outcome.value).inc()
             else:
                 self._metrics.webhooks_total.labels(result="retry").inc()

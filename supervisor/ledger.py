@@ -11,7 +11,7 @@ Memory is bounded: entries expire after ``ttl_s`` and the oldest are evicted pas
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Generic, TypeVar
@@ -41,14 +41,20 @@ class Claim(Generic[T]):
 
 
 class Ledger(Generic[T]):
-    """In-process ledger of definitive outcomes."""
+    """In-process ledger of definitive outcomes.
+
+    Entries are remembered in the order they settle, which is the order they expire: a dict in
+    insertion order and, beside it, a deque of expiry times, one float each (no tuple, no
+    OrderedDict links), so that a remembered key costs its string, a dict slot and a float.
+    """
 
     def __init__(
         self, *, ttl_s: float = DEFAULT_TTL_S, max_entries: int = DEFAULT_MAX_ENTRIES
     ) -> None:
         self._ttl_s = ttl_s
         self._max_entries = max_entries
-        self._settled: OrderedDict[str, tuple[float, T]] = OrderedDict()
+        self._settled: dict[str, T] = {}
+        self._expires: deque[float] = deque()
         self._pending: dict[str, trio.Event] = {}
 
     def __len__(self) -> int:
@@ -57,8 +63,7 @@ class Ledger(Generic[T]):
     def lookup(self, key: str) -> T | None:
         """The settled outcome of ``key``, if any (expired entries are dropped)."""
         self._expire()
-        entry = self._settled.get(key)
-        return None if entry is None else entry[1]
+        return self._settled.get(key)
 
     @asynccontextmanager
     async def claim(self, key: str) -> AsyncIterator[Claim[T]]:
@@ -81,15 +86,19 @@ class Ledger(Generic[T]):
             done.set()
 
     def _remember(self, key: str, outcome: T) -> None:
-        self._settled[key] = (trio.current_time() + self._ttl_s, outcome)
-        self._settled.move_to_end(key)
+        if key in self._settled:  # cannot happen while claims hold keys; keep the first
+            return
+        self._settled[key] = outcome
+        self._expires.append(trio.current_time() + self._ttl_s)
         while len(self._settled) > self._max_entries:
-            self._settled.popitem(last=False)
+            self._drop_oldest()
 
     def _expire(self) -> None:
         now = trio.current_time()
-        while self._settled:
-            key, (expires_at, _) = next(iter(self._settled.items()))
-            if expires_at > now:
-                break
-            del self._settled[key]
+        expires = self._expires
+        while expires and expires[0] <= now:
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        del self._settled[next(iter(self._settled))]
+        self._expires.popleft()
