@@ -14,7 +14,7 @@ transferred            a transfer was requested and the session closed (or the w
 operator_hangup        ``POST /actors/{call_id}/hangup`` on the operator port
 max_duration           the tenant's ``limits.max_call_duration_s`` ran out
 drain                  the process was draining and the grace period ran out
-session_start_failed   the sideband did not come up within CALL_SESSION_START_TIMEOUT_S
+session_start_failed   the sideband did not come up (rejected, TLS or handshake failure, 404s, timeout)
 =====================  ======================================================================
 
 Teardown is shielded and bounded: unless the remote side closed the sideband normally (code

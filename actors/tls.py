@@ -2,8 +2,8 @@
 
 Built once at start-up by :func:`client_tls_context` and handed to call control, the sideband
 and the http tools, so that no call loads a trust store or parses a certificate.  Loading a
-full CA bundle costs about 25 ms of CPU and some hundreds of KiB; a context per call made TLS
-calls twelve times as expensive as plaintext ones (measured: docs/benchmarks.md).
+full CA bundle costs about 17-25 ms of CPU and some 870 KiB; a context per call made TLS calls
+twelve times as expensive as plaintext ones (docs/decisions/0010).
 
 Which certificates are trusted:
 

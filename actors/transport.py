@@ -1,4 +1,4 @@
-"""The openai SDK's HTTP transport for call control: HTTP/1.1 (h11) on trio streams.
+"""The HTTP transport under call control (the openai SDK) and the http tools: HTTP/1.1 on trio streams.
 
 The SDK sends through an ``httpx2.AsyncClient``; by default that client's transport is
 httpcore2 running on anyio on top of trio.  For a call-control request (a small JSON POST and

@@ -246,7 +246,7 @@ def _intake_why(ours: dict[str, Any], peer: dict[str, Any]) -> list[str]:
             f"- The empty route answers {num(ceiling, 0)} req/s: hypercorn and the QuartTrio app cost about "
             f"{num(1000 / ceiling, 2)} ms of CPU for a request that does nothing. A webhook is one such "
             "request plus an outgoing HTTP request (the accept, through the openai SDK) plus a websocket "
-            "client session (TCP connect, upgrade, session.update, the greeting, the close), each of them "
+            "client session (TCP connect, TLS handshake (resumed), upgrade, the greeting, the close), each of them "
             "several socket operations and trio task switches, so its cost is several empty requests: the "
             "70% goal assumed a decision as cheap as the route around it. Reaching it on one pure-Python "
             "core would mean a call costing about 1.4 empty requests."
@@ -561,10 +561,10 @@ def burst_section(r: dict[str, Any]) -> list[str]:
     if lost:
         out += [
             f"{lost} deliveries got no answer (`ConnectionLost`): hypercorn closes a connection whose request it",
-            "has not parsed within `keep_alive_timeout` (5 s) of accepting it, and with a thousand requests",
+            "has not parsed within `keep_alive_timeout` (30 s on callvisor's ports) of accepting it, and with a thousand requests",
             "queued on one loop the last connections waited longer than that. The limit held and every slot",
-            "came back all the same; OpenAI would deliver those webhooks again. A longer `keep_alive_timeout` on the",
-            "public port, or fewer simultaneous deliveries per replica, avoids it.",
+            "came back all the same; OpenAI would deliver those webhooks again. Fewer simultaneous deliveries",
+            "per replica avoid it.",
         ]
     return [*out, ""]
 

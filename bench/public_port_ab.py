@@ -2,7 +2,7 @@
 
     PYTHONPATH=$PWD python -m bench.public_port_ab [--rounds 7] [--seconds 3] [--connections 4]
 
-Every variant is a whole ``callvisor serve`` (``supervisor.cli``, so hypercorn configured and
+Every variant is a whole ``callvisor serve`` (``supervisor.commands.cli``, so hypercorn configured and
 run exactly as ``supervisor/service.py`` does) in its own process, started together; only the
 public app is swapped (``supervisor.service.create_public_app``).  The variants:
 

@@ -22,7 +22,7 @@ FUNCTION_RULES: tuple[tuple[str, str, str], ...] = (
         "and parses the (empty) answer through its response machinery, for a one-line POST.",
     ),
     (
-        "actors/log.py:log_event|actors/log/_record.py:log_event",
+        "actors/log/_record.py:log_event|actors/log.py:log_event",
         "JSON log lines (about four INFO lines per call)",
         "Fold `call_session_started` into `call_accepted` (or log it at DEBUG) and log the "
         "decision once; format with one precompiled `json.JSONEncoder` and write through a "
@@ -127,7 +127,7 @@ DONE: dict[str, str] = {
         "its cost is measured side by side in \"The public port\"; one JSON encoder and one send "
         "scope per answer won part back."
     ),
-    "actors/log.py:log_event|actors/log/_record.py:log_event": (
+    "actors/log/_record.py:log_event|actors/log.py:log_event": (
         "A record goes to the handlers directly (no stack walk), its fields pre-ordered, one JSON "
         "encoder, the date formatted once per second; still one write and flush per line."
     ),

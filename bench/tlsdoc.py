@@ -149,7 +149,8 @@ def tls_goals(r: dict[str, Any]) -> list[str]:
             met if aim >= LIVE_GOAL else (None if met_lag else False), margin,
             "the stalls while placing are the accepts' and handshakes' CPU bursts and the collector's "
             "passes over a growing heap (section 2 has the GC pauses during each placement); next: place "
-            "fewer calls per second per replica, or shorten the collector's passes (gc.freeze after start-up).",
+            "fewer calls per second per replica, or raise GC_FULL_EVERY (supervisor/service.py) so that fewer full "
+            "collections fall inside a placement.",
         ))
     conn = ours.get("conn_above_fd_limit")
     if conn and conn.get("accepts"):
@@ -167,8 +168,9 @@ def tls_goals(r: dict[str, Any]) -> list[str]:
             f"callvisor holding {conn['min_fds']:,}-{conn['max_fds']:,} descriptors{peer_text}",
             met if above else None,
             margin if above else f"the window never held more than {FD_SELECT_LIMIT:,} descriptors",
-            "the pool reconnects: check that its idle check works above 1,024 descriptors and that its idle "
-            "timeout is under the server's keep-alive timeout (hypercorn's is 5 s).",
+            "the pool reconnects: the server closed idle connections (hypercorn's keep-alive timeout is 5 s, "
+            "the pool keeps them 30 s and drops closed ones by its poll check); next: fewer idle connections "
+            "kept, most recently used first (already LIFO), or TLS session resumption for the pool too.",
         ))
     return rows
 

@@ -15,7 +15,8 @@ The tree (every class renders itself with ``to_log_dict()``)::
 Two plain exceptions stand outside the tree because they stop the process at startup instead of
 failing one call; each carries ``problems``, one human line per problem::
 
-    SettingsError                     the environment is unusable (``Settings.from_env``)
+    SettingsError                     the environment is unusable (``Settings.from_env``; the
+                                      trust store, ``actors.tls.client_tls_context``)
     TenantsFileError                  the tenants file is unusable (``FileTenantSource.load``)
 
 Three more are the steps of validation, caught inside this package and never seen outside it::

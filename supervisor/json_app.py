@@ -1,7 +1,8 @@
-"""The QuartTrio app shape the three HTTP apps share: every answer JSON, errors included.
+"""The QuartTrio app shape every HTTP app here shares: every answer JSON, errors included.
 
 The public port (``public_app``), the operator port (``admin_app``), the simulated platform's
-REST half (``supervisor/testing/_rest.py``) and ``callvisor simulate``'s control API are built by
+REST half (``supervisor/testing/_rest.py``), ``callvisor simulate``'s control API and the
+benchmarks' platform control API are built by
 :func:`create_json_app`, which answers
 Quart's own errors as JSON instead of werkzeug's HTML pages:
 

@@ -7,6 +7,7 @@
      ├─ signal watcher                 SIGTERM/SIGINT → drain
      ├─ loop-lag                       callvisor_event_loop_lag_seconds
      ├─ gc-young                       young garbage collections (``callvisor serve`` only)
+     ├─ cluster-hangups                cluster mode: hangups other replicas asked for
      └─ servers nursery
           ├─ hypercorn public app      POST /webhooks/openai, GET /health
           ├─ hypercorn operator app    /actors, /metrics, /ready, hangup, drain

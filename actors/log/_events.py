@@ -170,12 +170,15 @@ _EVENTS = (
         category="Tools",
         cause="A tool call from the model failed (error_type ToolNotFoundError / "
         "ToolArgsParseError / ToolExecutionError; reason tool_not_found, tool_args_invalid, "
-        "tool_timeout, tool_http_error, ...)",
+        "tool_timeout, tool_http_error, tool_unreachable, tool_response_too_large)",
         response="The model receives an error output and the call continues",
         fixes=(
             ("tool_not_found", "the tool name the model used must match a configured tool exactly"),
-            ("tool_args_invalid", "the model produced arguments that are not a JSON object"),
+            ("tool_args_invalid", "the model produced arguments that are not a JSON object, "
+             "or that nest deeper than 32 levels"),
             ("tool_http_error / tool_timeout", "check the tenant's tool endpoint"),
+            ("tool_unreachable", "context.cause_type ConnectError: DNS or egress to the tool's "
+             "host, or its certificate does not verify against SSL_CERT_FILE"),
         ),
     ),
     # -- call control ----------------------------------------------------------------------
@@ -191,7 +194,8 @@ _EVENTS = (
         severity="INFO",
         category="Capacity",
         cause="The call was rejected through OpenAI (reason: the error code that caused it, "
-        "tenant_capacity, global_capacity, draining; sip_status)",
+        "tenant_capacity, global_capacity, draining, store_unavailable in cluster mode; "
+        "rejected: the webhook answer's reason; sip_status)",
         response="HTTP 200 `{\"ok\": true, \"rejected\": REASON}`",
         fixes=(
             ("tenant_capacity / global_capacity on real traffic", "raise the tenant's "
@@ -237,15 +241,17 @@ _EVENTS = (
         severity="ERROR",
         category="Call lifecycle",
         in_guide=True,
-        cause="The call was accepted but its sideband websocket session was not up within "
-        "CALL_SESSION_START_TIMEOUT_S (reason: sideband_404, handshake_failed, "
-        "handshake_rejected, tls_error, timeout; detail)",
+        cause="The call was accepted but its sideband websocket did not come up (reason: "
+        "sideband_404 after the retries, handshake_rejected with the HTTP status, "
+        "handshake_failed, tls_error, timeout after CALL_SESSION_START_TIMEOUT_S; detail)",
         response="The call is hung up through the REST API and its capacity slot is released",
         fixes=(
             ("sideband_404", "the call ended before the sideband connected: the caller hung "
              "up early, or accepting took too long (look at intake time)"),
-            ("handshake_failed", "check websocket egress to OPENAI_BASE_URL; a proxy must allow "
-             "the upgrade"),
+            ("handshake_failed", "check websocket egress to OPENAI_REALTIME_URL; a proxy must "
+             "allow the upgrade"),
+            ("handshake_rejected", "HTTP 401/403: OPENAI_API_KEY; another status: "
+             "OPENAI_REALTIME_URL is not the Realtime endpoint"),
             ("tls_error", "the sideband's certificate did not verify (detail): as for "
              "call_accept_failed tls_error, for the host of OPENAI_REALTIME_URL"),
             ("timeout on every call", "raise CALL_SESSION_START_TIMEOUT_S or check latency to "
@@ -374,7 +380,8 @@ _EVENTS = (
         severity="ERROR",
         category="Database",
         cause="Cluster mode: MongoDB could not be reached to take a capacity lease (the call is "
-        "refused) or to deduplicate a webhook (this replica deduplicates alone)",
+        "refused), to deduplicate a webhook (this replica deduplicates alone), or at start-up "
+        "to create the cluster's indexes",
         response="New calls rejected with SIP 503, `{\"ok\": true, \"rejected\": \"capacity_unavailable\"}`; "
         "live calls go on",
         fixes=(("Any occurrence", "check MONGODB_URI, the network path and the replica set's health"),),

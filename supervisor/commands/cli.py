@@ -1,7 +1,8 @@
 """The ``callvisor`` command.
 
 ``callvisor serve`` runs the service from the environment (the default command);
-``callvisor demo`` runs every scenario against the simulated platform; ``callvisor tenants check
+``callvisor demo`` runs every scenario against the simulated platform; ``callvisor simulate``
+serves that platform as a process of its own (``--tls``: https and wss); ``callvisor tenants check
 [FILE]`` reports every tenant problem up front (of a file, or of the MongoDB store);
 ``callvisor tenants import FILE [--dry-run]`` upserts a file into the MongoDB store;
 ``callvisor tenants list [--file FILE]`` prints one line per tenant; ``callvisor docs
@@ -54,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Serves OpenAI's call-control REST API and sideband websocket, simulated, "
         "plus a control API to script failures and read what it received (see "
         "supervisor/commands/simulate.py). Prints one JSON line with base_url, realtime_url, "
-        "control_url and api_key, then serves until interrupted.",
+        "control_url, api_key and ca_file, then serves until interrupted.",
     )
     simulate.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     simulate.add_argument("--control-port", type=int, default=0, help="control API port (default: any free)")

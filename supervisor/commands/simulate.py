@@ -199,7 +199,7 @@ async def run_simulator(
         config = Config()
         config.bind = [f"{host}:{control_port}"]
         config.accesslog = None
-        config.errorlog = logging.getLogger("supervisor.simulate")
+        config.errorlog = logging.getLogger("callvisor.simulate")
         control = await nursery.start(partial(serve, create_control_app(platform), config))
         print(
             json.dumps(

@@ -261,8 +261,9 @@ class SimulatedPlatform:
                 http_url = await nursery.start(serve_call_control, state, host)
                 ws_port = await nursery.start(serve_sideband, state, host)
                 ws_scheme = "ws" if state.tls is None else "wss"
+                ws_host = f"[{host}]" if ":" in host else host  # an IPv6 address, as in a URL
                 self._urls = PlatformUrls(
-                    base_url=f"{http_url}/v1", realtime_url=f"{ws_scheme}://{host}:{ws_port}/v1/realtime"
+                    base_url=f"{http_url}/v1", realtime_url=f"{ws_scheme}://{ws_host}:{ws_port}/v1/realtime"
                 )
                 task_status.started(self._urls)
         finally:

@@ -176,7 +176,7 @@ async def serve_call_control(
     config = Config()
     config.bind = [f"{host}:0"]
     config.accesslog = None
-    config.errorlog = logging.getLogger("supervisor.testing.platform")
+    config.errorlog = logging.getLogger("callvisor.testing.rest")
     async with trio.open_nursery() as nursery:
         with contextlib.ExitStack() as files:
             if state.tls is not None:  # https: hypercorn reads the key and chain at start

@@ -101,10 +101,6 @@ class PlatformTls:
             self._server_context = context
         return self._server_context
 
-    def client_context(self) -> ssl.SSLContext:
-        """A client context trusting this CA only (for tests' own clients)."""
-        return ssl.create_default_context(cadata=self.ca_pem.decode())
-
     @contextmanager
     def server_pem_file(self) -> Iterator[str]:
         """The server's key and certificate chain in one temporary PEM file (for hypercorn)."""
