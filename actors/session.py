@@ -48,7 +48,7 @@ from .errors import CallControlError, CallGoneError, SessionStartFailed
 from .handle import CallHandle
 from .log import log_event
 from .playback import RESPONSE_EVENTS, Playback
-from .tls import TlsSessions, describe_tls_failure, tls_failure
+from .tls import TlsSessions, describe_tls_failure, open_tls_over_tcp, tls_failure
 from .tool_runs import ToolRuns
 
 if TYPE_CHECKING:
@@ -69,16 +69,7 @@ async def _open_stream(target: SplitResult, ssl_context: ssl.SSLContext, session
     host = target.hostname or ""
     if target.scheme != "wss":
         return await trio.open_tcp_stream(host, target.port or 80)
-    port = target.port or 443
-    tcp = await trio.open_tcp_stream(host, port)
-    tls = trio.SSLStream(tcp, ssl_context, server_hostname=host, https_compatible=True)
-    sessions.offer(tls, (host, port))
-    try:
-        await tls.do_handshake()
-    except BaseException:
-        await trio.aclose_forcefully(tls)
-        raise
-    return tls
+    return await open_tls_over_tcp(host, target.port or 443, ssl_context, sessions=sessions)
 
 
 def run_session(call: CallHandle, plan: CallPlan, env: CallEnv) -> Coroutine[Any, Any, None]:

@@ -84,6 +84,26 @@ class TlsSessions:
             self._by_origin[origin] = session
 
 
+async def open_tls_over_tcp(
+    host: str, port: int, context: ssl.SSLContext, *, sessions: TlsSessions | None = None
+) -> trio.SSLStream[trio.SocketStream]:
+    """TCP to ``host``, then a verified TLS handshake (resuming a kept session if ``sessions``).
+
+    A failed handshake closes the stream and raises trio's BrokenResourceError, caused by the
+    SSLError (:func:`tls_failure` finds it).  The caller bounds the wait.
+    """
+    tcp = await trio.open_tcp_stream(host, port)
+    tls = trio.SSLStream(tcp, context, server_hostname=host, https_compatible=True)
+    if sessions is not None:
+        sessions.offer(tls, (host, port))
+    try:
+        await tls.do_handshake()
+    except BaseException:
+        await trio.aclose_forcefully(tls)
+        raise
+    return tls
+
+
 def _existing(path: str | None, test: Callable[[Path], bool]) -> Path | None:
     return Path(path) if path and test(Path(path)) else None
 

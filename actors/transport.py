@@ -34,6 +34,7 @@ import httpx2
 import trio
 
 from .errors import ResponseTooLarge
+from .tls import open_tls_over_tcp
 
 #: Kept-alive connections per origin; more are closed when they come back.
 MAX_IDLE_PER_ORIGIN = 64
@@ -144,16 +145,11 @@ class TrioTransport(httpx2.AsyncBaseTransport):
     async def _connect(self, origin: Origin, request: httpx2.Request, *, connect_s: float | None) -> _Connection:
         scheme, host, port = origin
         with _deadline(connect_s, httpx2.ConnectTimeout, request), _mapped(httpx2.ConnectError, request):
-            tcp = await trio.open_tcp_stream(host, port)
             if scheme == "http":
+                tcp = await trio.open_tcp_stream(host, port)
                 return _Connection(stream=tcp, socket=tcp.socket)
-            tls = trio.SSLStream(tcp, self._ssl_context, server_hostname=host, https_compatible=True)
-            try:
-                await tls.do_handshake()
-            except BaseException:
-                await trio.aclose_forcefully(tls)
-                raise
-            return _Connection(stream=tls, socket=tcp.socket)
+            tls = await open_tls_over_tcp(host, port, self._ssl_context)
+            return _Connection(stream=tls, socket=tls.transport_stream.socket)
 
     async def _exchange(
         self, conn: _Connection, request: httpx2.Request, body: bytes, timeouts: dict[str, float | None]
