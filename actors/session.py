@@ -30,10 +30,11 @@ import math
 import ssl
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
-from urllib.parse import SplitResult, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import h11
 import trio
+from attrs import frozen
 from trio_websocket import (
     ConnectionClosed,
     ConnectionRejected,
@@ -64,12 +65,42 @@ SOCKET_CLOSE_S = 1.0
 _Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
 
 
-async def _open_stream(target: SplitResult, ssl_context: ssl.SSLContext, sessions: TlsSessions) -> _Stream:
+@frozen
+class _Target:
+    """Where one call's sideband is: read once from its URL, used by every attempt."""
+
+    host: str
+    port: int
+    tls: bool
+    #: The path and query the upgrade asks for.
+    resource: str
+
+    @classmethod
+    def of(cls, url: str) -> _Target:
+        parts = urlsplit(url)
+        tls = parts.scheme == "wss"
+        path = parts.path or "/"
+        return cls(
+            host=parts.hostname or "",
+            port=parts.port or (443 if tls else 80),
+            tls=tls,
+            resource=f"{path}?{parts.query}" if parts.query else path,
+        )
+
+    @property
+    def origin(self) -> tuple[str, int]:
+        return self.host, self.port
+
+    @property
+    def host_header(self) -> str:
+        return self.host if self.port in (80, 443) else f"{self.host}:{self.port}"
+
+
+async def _open_stream(target: _Target, ssl_context: ssl.SSLContext, sessions: TlsSessions) -> _Stream:
     """TCP to the sideband's host, with the TLS handshake done (and verified) for ``wss``."""
-    host = target.hostname or ""
-    if target.scheme != "wss":
-        return await trio.open_tcp_stream(host, target.port or 80)
-    return await open_tls_over_tcp(host, target.port or 443, ssl_context, sessions=sessions)
+    if not target.tls:
+        return await trio.open_tcp_stream(target.host, target.port)
+    return await open_tls_over_tcp(target.host, target.port, ssl_context, sessions=sessions)
 
 
 def run_session(call: CallHandle, plan: CallPlan, env: CallEnv) -> Coroutine[Any, Any, None]:
@@ -143,7 +174,7 @@ class _Session(ToolRuns):
     async def _connect_and_serve(self, start_deadline: float) -> None:
         """Open the sideband, retrying briefly while OpenAI answers 404 (session not ready)."""
         url = f"{self.env.settings.openai_realtime_url}?call_id={quote(self.call.call_id, safe='')}"
-        target = urlsplit(url)
+        target = _Target.of(url)
         for delay in (0.0, *CONNECT_RETRY_DELAYS_S):
             try:
                 await self._attempt(target, delay, start_deadline)
@@ -164,7 +195,7 @@ class _Session(ToolRuns):
                 raise SessionStartFailed("handshake_failed", f"{type(exc).__name__}: {exc}"[:300]) from None
         raise SessionStartFailed("sideband_404", "no session for this call_id")
 
-    async def _attempt(self, target: SplitResult, delay: float, start_deadline: float) -> None:
+    async def _attempt(self, target: _Target, delay: float, start_deadline: float) -> None:
         """After ``delay``, one try at the sideband; once it is up, serve the call on it.
 
         The nursery is the call's: trio-websocket's reader and every tool run live in it.  Only
@@ -184,7 +215,7 @@ class _Session(ToolRuns):
                             stream = await _open_stream(target, self.env.tls, self.env.tls_sessions)
                             self.ws = ws = await self._handshake(nursery, stream, target)
                             if isinstance(stream, trio.SSLStream):
-                                self.env.tls_sessions.keep(stream, (target.hostname or "", target.port or 443))
+                                self.env.tls_sessions.keep(stream, target.origin)
                         await self._live(ws, nursery)
                     if scope.cancelled_caught and self.call.end_reason is None:
                         self.call.end_reason = "max_duration"
@@ -223,17 +254,14 @@ class _Session(ToolRuns):
         return scope
 
     async def _handshake(
-        self, nursery: trio.Nursery, stream: _Stream, target: SplitResult
+        self, nursery: trio.Nursery, stream: _Stream, target: _Target
     ) -> WebSocketConnection:
         """The websocket over ``stream``; a rejected handshake is raised by the reader task."""
-        host = target.hostname or ""
-        port = target.port or (443 if target.scheme == "wss" else 80)
-        resource = f"{target.path or '/'}?{target.query}" if target.query else (target.path or "/")
         return await wrap_client_stream(
             nursery,
             stream,
-            host if port in (80, 443) else f"{host}:{port}",
-            resource,
+            target.host_header,
+            target.resource,
             extra_headers=[(b"Authorization", f"Bearer {self.env.settings.openai_api_key}".encode())],
             max_message_size=MAX_MESSAGE_BYTES,
         )
