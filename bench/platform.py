@@ -201,63 +201,65 @@ def create_control_app(platform: BenchPlatform) -> QuartTrio:
     """The bulk control API and the tool endpoint: a JSON app like every other one here."""
     app = create_json_app("bench.platform")
     app.config["MAX_CONTENT_LENGTH"] = None
-    controls = Controls(platform)
 
-    @app.route("/<path:path>", methods=["GET", "POST"])
-    async def control(path: str) -> Response:
-        body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
-        data = json.loads(body) if body else {}
-        status, payload = await controls.route(request.method, f"/{path}", data)
-        return json_response(status, payload)
+    async def body() -> dict[str, Any]:
+        raw = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+        data = json.loads(raw) if raw else {}
+        return data if isinstance(data, dict) else {}
+
+    @app.post("/tool")
+    async def tool() -> Response:
+        data = await body()
+        return json_response(200, {"order_number": data.get("order_number"), "status": "shipped"})
+
+    @app.get("/summary")
+    async def summary() -> Response:
+        return json_response(200, platform.summary())
+
+    @app.post("/policy")
+    async def policy() -> Response:
+        data = await body()
+        if "hangup_after_s" in data:
+            platform.hangup_after_s = data["hangup_after_s"]
+        if "tool_period_s" in data:
+            platform.tool_period_s = data["tool_period_s"]
+        if "auto_audio" in data:
+            platform.auto_audio = bool(data["auto_audio"])
+        if "tool_name" in data:
+            platform.tool_name = str(data["tool_name"])
+        return json_response(200, {
+            "hangup_after_s": platform.hangup_after_s, "tool_period_s": platform.tool_period_s,
+            "auto_audio": platform.auto_audio, "tool_name": platform.tool_name,
+        })
+
+    @app.post("/hangup_all")
+    async def hangup_all() -> Response:
+        return json_response(200, {"hung_up": await platform.hangup_all()})
+
+    @app.post("/window")
+    async def open_window() -> Response:
+        platform.window = ToolWindow()
+        return json_response(200, {"ok": True})
+
+    @app.get("/window")
+    async def window() -> Response:
+        tools = platform.window
+        return json_response(200, {
+            "started": tools.started, "timeouts": tools.timeouts, "round_trip": summary_ms(tools.round_trips_s),
+        })
+
+    @app.post("/conn_window")
+    async def open_conn_window() -> Response:
+        platform.conn_window = ConnWindow(len(platform.rest_clients))
+        return json_response(200, {"ok": True})
+
+    @app.get("/conn_window")
+    async def conn_window() -> Response:
+        if platform.conn_window is None:
+            return json_response(404, {"error": "no_window"})
+        return json_response(200, platform.conn_window.report())
 
     return app
-
-
-class Controls:
-    """What each control route does (``route`` answers a method and path)."""
-
-    def __init__(self, platform: BenchPlatform) -> None:
-        self.platform = platform
-
-    async def route(self, method: str, path: str, data: dict[str, Any]) -> tuple[int, Any]:
-        platform = self.platform
-        if (method, path) == ("POST", "/tool"):
-            return 200, {"order_number": data.get("order_number"), "status": "shipped"}
-        if (method, path) == ("GET", "/summary"):
-            return 200, platform.summary()
-        if (method, path) == ("POST", "/policy"):
-            if "hangup_after_s" in data:
-                platform.hangup_after_s = data["hangup_after_s"]
-            if "tool_period_s" in data:
-                platform.tool_period_s = data["tool_period_s"]
-            if "auto_audio" in data:
-                platform.auto_audio = bool(data["auto_audio"])
-            if "tool_name" in data:
-                platform.tool_name = str(data["tool_name"])
-            return 200, {
-                "hangup_after_s": platform.hangup_after_s, "tool_period_s": platform.tool_period_s,
-                "auto_audio": platform.auto_audio, "tool_name": platform.tool_name,
-            }
-        if (method, path) == ("POST", "/hangup_all"):
-            return 200, {"hung_up": await platform.hangup_all()}
-        if (method, path) == ("POST", "/window"):
-            platform.window = ToolWindow()
-            return 200, {"ok": True}
-        if (method, path) == ("POST", "/conn_window"):
-            platform.conn_window = ConnWindow(len(platform.rest_clients))
-            return 200, {"ok": True}
-        if (method, path) == ("GET", "/conn_window"):
-            if platform.conn_window is None:
-                return 404, {"error": "no_window"}
-            return 200, platform.conn_window.report()
-        if (method, path) == ("GET", "/window"):
-            window = platform.window
-            return 200, {
-                "started": window.started,
-                "timeouts": window.timeouts,
-                "round_trip": summary_ms(window.round_trips_s),
-            }
-        return 404, {"error": "not_found"}
 
 
 async def run(host: str, trust_bundle: Path | None) -> None:
