@@ -33,7 +33,7 @@ class Outcome(Enum):
     FAILED = "failed"
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, weakref_slot=False)  # remembered per decided call: no weakref slot
 class Decision:
     """The outcome of deciding one call, as reported to the webhook handler."""
 

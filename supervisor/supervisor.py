@@ -25,7 +25,7 @@ import trio
 
 from actors.call import CallEnv, IncomingCall, SessionRunner, run_call
 from actors.control import CallControl
-from actors.decision import Decision
+from actors.decision import Decision, Outcome
 from actors.errors import CallRefused
 from actors.handle import CallHandle
 from actors.log import log_event
@@ -38,9 +38,11 @@ from .metrics import Metrics
 
 
 class DecisionLedger(Protocol):
-    """Remembers definitive decisions by call_id (in memory, or in MongoDB in cluster mode)."""
+    """Remembers the outcome of each definitive decision by call_id (in memory, or in MongoDB in
+    cluster mode).  Only the outcome: a redelivery needs nothing more, and an enum member is
+    shared, so a remembered call costs its key alone."""
 
-    def claim(self, key: str) -> AbstractAsyncContextManager[Claim[Decision]]: ...
+    def claim(self, key: str) -> AbstractAsyncContextManager[Claim[Outcome]]: ...
 
 
 class Supervisor:
@@ -106,12 +108,12 @@ class Supervisor:
         nursery = self._nursery
         async with self.decisions.claim(incoming.call_id) as claim:
             if claim.previous is not None:
-                return claim.previous, True
+                return Decision(outcome=claim.previous, call_id=incoming.call_id), True
             decision: Decision = await nursery.start(
                 partial(run_call, incoming, self.env), name=f"call:{incoming.call_id}"
             )
             if decision.definitive:
-                claim.settle(decision)
+                claim.settle(decision.outcome)
             return decision, False
 
     # -- drain -------------------------------------------------------------------------------
