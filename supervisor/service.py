@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import resource
 import signal
 import ssl
 from collections.abc import AsyncIterator, Iterator
@@ -41,7 +42,6 @@ from functools import partial
 import httpx2
 import trio
 from attrs import frozen
-from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from actors.control import CallControl
@@ -52,11 +52,12 @@ from actors.tools import tool_http_client
 from config.errors import InstructionsDBError
 from config.mongo_source import MongoTenantSource
 from config.mongo_store import MongoStore, open_mongo_store
-from config.settings import Bind, Settings
+from config.settings import Settings
 from config.source import TenantSource
 
 from .admin_app import create_admin_app
 from .cluster import Coordination, cluster_coordination, ensure_cluster_indexes
+from .http_server import hypercorn_config, install, raise_open_file_limit
 from .intake import WebhookIntake
 from .metrics import Metrics
 from .public_app import create_public_app
@@ -81,21 +82,6 @@ class ServiceInfo:
     public_url: str
     admin_url: str
     service: Service
-
-
-def _hypercorn_config(bind: Bind) -> HypercornConfig:
-    config = HypercornConfig()
-    host = f"[{bind.host}]" if ":" in bind.host else bind.host
-    config.bind = [f"{host}:{bind.port}"]
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
-    config.graceful_timeout = 5.0
-    config.keep_alive_max_requests = 100_000
-    # Under a burst, a request may wait in the loop's queue longer than hypercorn's default 5 s
-    # before it is parsed, and hypercorn would drop its connection (measured in the burst
-    # benchmark); OpenAI's deliveries are spaced well below this.
-    config.keep_alive_timeout = 30.0
-    return config
 
 
 class Service:
@@ -188,6 +174,7 @@ class Service:
         a service that shares its process.
         """
         settings = self.settings
+        install()
         with self.metrics.timing_gc_pauses(), ExitStack() as process_gc:
             async with trio.open_nursery() as outer:
                 await outer.start(self.supervisor.run)
@@ -203,7 +190,7 @@ class Service:
                         partial(
                             hypercorn_serve,
                             self.public_app,
-                            _hypercorn_config(settings.http_bind),
+                            hypercorn_config(settings.http_bind),
                             shutdown_trigger=stop_servers.wait,
                         )
                     )
@@ -211,7 +198,7 @@ class Service:
                         partial(
                             hypercorn_serve,
                             self.admin_app,
-                            _hypercorn_config(settings.admin_bind),
+                            hypercorn_config(settings.admin_bind),
                             shutdown_trigger=stop_servers.wait,
                         )
                     )
@@ -223,6 +210,7 @@ class Service:
                         logging.INFO, "service_started", "callvisor is serving",
                         public=public[0], admin=admin[0], replica_id=settings.replica_id,
                         max_concurrent_calls=settings.max_concurrent_calls,
+                        fd_limit=resource.getrlimit(resource.RLIMIT_NOFILE)[0],
                     )
                     task_status.started(ServiceInfo(public_url=public[0], admin_url=admin[0], service=self))
                 # Both servers have shut down (bounded by their graceful_timeout) after the drain.
@@ -289,6 +277,7 @@ async def run_service(
     registry live in MongoDB too.  The service starts even when MongoDB is down: calls then
     get the fallback prompts (or, in cluster mode, are refused).
     """
+    raise_open_file_limit(settings.max_concurrent_calls)
     async with AsyncExitStack() as stack:
         store: MongoStore | None = None
         if settings.mongodb_uri is not None:

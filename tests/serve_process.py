@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -64,10 +66,14 @@ def serve_environment(platform: SimulatedPlatform, signer: WebhookSigner, **extr
 
 
 @asynccontextmanager
-async def open_serve_process(env: dict[str, str]) -> AsyncIterator[ServiceProcess]:
+async def open_serve_process(
+    env: dict[str, str], *, open_file_limit: int | None = None
+) -> AsyncIterator[ServiceProcess]:
+    """``open_file_limit`` sets the child's soft and hard RLIMIT_NOFILE (it cannot raise it)."""
+    limit = None if open_file_limit is None else partial(_limit_open_files, open_file_limit)
     process = await trio.lowlevel.open_process(
         [sys.executable, "-m", "supervisor.commands.cli", "serve"],
-        cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, preexec_fn=limit,
     )
     service = ServiceProcess(process)
     try:
@@ -84,3 +90,7 @@ async def open_serve_process(env: dict[str, str]) -> AsyncIterator[ServiceProces
             if process.returncode is None:
                 process.kill()
                 await process.wait()
+
+
+def _limit_open_files(limit: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))

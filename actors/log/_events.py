@@ -8,21 +8,8 @@ suite fails on it).
 
 from __future__ import annotations
 
-from attrs import frozen
-
-
-@frozen(kw_only=True)
-class Event:
-    """One event code: how severe, why it happens, what the caller/OpenAI sees, how to fix it."""
-
-    code: str
-    severity: str
-    cause: str
-    response: str
-    category: str
-    in_guide: bool = False
-    fixes: tuple[tuple[str, str], ...] = ()
-
+from ._event import Event
+from ._events_service import SERVICE_EVENTS
 
 _EVENTS = (
     # -- webhook ---------------------------------------------------------------------------
@@ -317,94 +304,7 @@ _EVENTS = (
         fixes=(("Every transfer fails", "the SIP trunk must allow REFER (call transfer) and "
                 "the target must be a tel: or sip: URI it can reach"),),
     ),
-    Event(
-        code="operator_hangup",
-        severity="INFO",
-        category="Operations",
-        cause="POST /actors/{call_id}/hangup on the operator port",
-        response="HTTP 202; the call ends with reason operator_hangup",
-    ),
-    Event(
-        code="admin_unauthorized",
-        severity="WARNING",
-        category="Operations",
-        cause="An operator request without the right `Authorization: Bearer` token",
-        response="HTTP 401",
-    ),
-    Event(
-        code="drain_started",
-        severity="WARNING",
-        category="Operations",
-        cause="SIGTERM, SIGINT or POST /drain: new calls are rejected (SIP 503)",
-        response="Live calls get CALLVISOR_DRAIN_GRACE_S to finish; GET /ready answers 503",
-    ),
-    Event(
-        code="drain_finished",
-        severity="WARNING",
-        category="Operations",
-        cause="The drain grace period ended or every call finished (field: ended_by_drain)",
-        response="Remaining calls were hung up; the process exits 0",
-    ),
-    Event(
-        code="signal_received",
-        severity="WARNING",
-        category="Operations",
-        cause="SIGTERM or SIGINT",
-        response="A drain starts",
-    ),
-    Event(
-        code="service_started",
-        severity="INFO",
-        category="Operations",
-        cause="Both HTTP servers are listening (fields: public, admin, replica_id)",
-        response="None",
-    ),
-    Event(
-        code="service_stopped",
-        severity="INFO",
-        category="Operations",
-        cause="The process finished its drain and shut down",
-        response="Exit status 0",
-    ),
-    Event(
-        code="tenants_file_problem",
-        severity="WARNING",
-        category="Tenant configuration",
-        cause="An entry of the tenants file could not be loaded at all (field: problem); "
-        "tenants whose documents are merely invalid are loaded and fail at call time",
-        response="That entry's numbers are not routed",
-        fixes=(("Any occurrence", "run `callvisor tenants check FILE`"),),
-    ),
-    Event(
-        code="cluster_store_unavailable",
-        severity="ERROR",
-        category="Database",
-        cause="Cluster mode: MongoDB could not be reached to take a capacity lease (the call is "
-        "refused), to deduplicate a webhook (this replica deduplicates alone), or at start-up "
-        "to create the cluster's indexes",
-        response="New calls rejected with SIP 503, `{\"ok\": true, \"rejected\": \"capacity_unavailable\"}`; "
-        "live calls go on",
-        fixes=(("Any occurrence", "check MONGODB_URI, the network path and the replica set's health"),),
-    ),
-    Event(
-        code="capacity_lease_renew_failed",
-        severity="WARNING",
-        category="Database",
-        cause="Cluster mode: a live call's lease could not be renewed (or, at its end, released) "
-        "in MongoDB",
-        response="The call goes on; the lease expires after CALLVISOR_LEASE_TTL_S unless a later "
-        "heartbeat succeeds",
-    ),
-    Event(
-        code="capacity_lease_lost",
-        severity="ERROR",
-        category="Database",
-        cause="Cluster mode: a live call's lease expired without being renewed, or another call "
-        "claimed its slot after such an expiry (fields slots_held, slots_expected)",
-        response="The call goes on, but another replica may admit a call into its slot: the "
-        "fleet can be above its limit until this call ends",
-        fixes=(("Any occurrence", "restore MongoDB; consider a longer CALLVISOR_LEASE_TTL_S"),),
-    ),
+    *SERVICE_EVENTS,
 )
 
 EVENTS: dict[str, Event] = {event.code: event for event in _EVENTS}

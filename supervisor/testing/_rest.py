@@ -26,16 +26,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 from functools import partial
 from typing import Any
 
 import trio
-from hypercorn.config import Config
 from hypercorn.trio import serve
 from quart import Response, request
 from quart_trio import QuartTrio
 
+from ..http_server import hypercorn_config, install
 from ..json_app import create_json_app
 from ._call import SimulatedCall, expect_call
 from ._state import CALL_ACTIONS, PlatformState, RecordedRequest
@@ -173,10 +172,8 @@ async def serve_call_control(
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the REST API on ``host`` (an ephemeral port) until cancelled; reports its URL."""
-    config = Config()
-    config.bind = [f"{host}:0"]
-    config.accesslog = None
-    config.errorlog = logging.getLogger("callvisor.testing.rest")
+    install()
+    config = hypercorn_config(f"{host}:0", errorlog="callvisor.testing.rest")
     async with trio.open_nursery() as nursery:
         with contextlib.ExitStack() as files:
             if state.tls is not None:  # https: hypercorn reads the key and chain at start
