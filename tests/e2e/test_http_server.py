@@ -79,9 +79,9 @@ async def test_malformed_http_is_answered_with_json_and_logged_without_its_bytes
     )
     assert headers["connection"] == "close"
     [line] = tap.events("http_request_malformed")
-    assert line["status"] == expected and line["reason"]
+    assert (line["status"], bool(line["reason"])) == (expected, True)
     logged = json.dumps(tap.events())
-    assert "sk-live" not in logged and "aaaaaaaa" not in logged and "\\u0000" not in logged
+    assert [leak for leak in ("sk-live", "aaaaaaaa", "\\u0000") if leak in logged] == []
     assert rig.platform.requests == []
 
 

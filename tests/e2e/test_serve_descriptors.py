@@ -47,6 +47,7 @@ async def test_descriptor_exhaustion_is_logged_sparingly_and_service_resumes_whe
             await trio.sleep(2)  # about 20 refused accepts at trio's 0.1 s retry
 
             answered: list[tuple[httpx.Response, float]] = []
+            done = trio.Event()
 
             async def deliver() -> None:
                 async with httpx.AsyncClient(timeout=30) as http:
@@ -55,6 +56,7 @@ async def test_descriptor_exhaustion_is_logged_sparingly_and_service_resumes_whe
                         platform=platform, client=http,
                     )
                     answered.append((response, trio.current_time()))
+                    done.set()
 
             nursery.start_soon(deliver)
             await trio.sleep(1)
@@ -63,8 +65,7 @@ async def test_descriptor_exhaustion_is_logged_sparingly_and_service_resumes_whe
             for hog in hogs:
                 await hog.aclose()
             with trio.fail_after(15):
-                while not answered:
-                    await trio.sleep(0.05)
+                await done.wait()
             response, at = answered[0]
             assert response.json() == {"ok": True, "accepted": "rtc_after_emfile"}
             assert at - released < 5.0
