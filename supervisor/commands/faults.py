@@ -61,35 +61,41 @@ _CONTROL_FAILURES: tuple[tuple[str, str, str, tuple[tuple[str, object], ...]], .
     ("slow", "answered later than `CALLVISOR_CALL_CONTROL_TIMEOUT_S`", "timeout", ()),
     ("429", "answered 429 (rate limited)", "openai_4xx", (("status", 429),)),
     ("5xx", "answered 503", "openai_5xx", (("status", 503),)),
-    ("closed", "connection closed with no answer", "connection_error", ()),
-    ("reset", "connection reset with no answer", "connection_error", ()),
+    ("closed", "gets its connection closed, no answer", "connection_error", ()),
+    ("reset", "gets its connection reset, no answer", "connection_error", ()),
 )
 
 
 def _control_rows() -> list[Fault]:
-    rows = []
-    for kind, text, reason, context in _CONTROL_FAILURES:
-        rows += [
-            Fault(
-                name=f"accept_{kind}", area="call control", fault=f"accept {text}", caller=_RINGS,
-                openai=("accept",), webhook_status=503, webhook_body=_RETRY_ACCEPT,
-                event="call_accept_failed", reason=reason, context=context, metrics=_FAILED_ACCEPT,
-            ),
-            Fault(
-                name=f"reject_{kind}", area="call control", fault=f"reject {text}", caller=_RINGS,
-                openai=("reject",), webhook_status=503, webhook_body=_RETRY_REJECT,
-                event="call_reject_failed", reason=reason, context=context, metrics=_FAILED_REJECT,
-            ),
-            Fault(
-                name=f"hangup_{kind}", area="call control",
-                fault=f"hangup at the end of a call (here an operator hangup) {text}",
-                caller=_HUNG_UP, openai=("accept", "hangup"), webhook_status=200,
-                webhook_body=_ACCEPTED, event="call_hangup_failed", reason=reason,
-                context=context, ends="operator_hangup",
-                metrics=('callvisor_calls_total{outcome="ended",reason="operator_hangup"}',),
-            ),
-        ]
-    rows.append(
+    rows = [
+        Fault(
+            name=f"accept_{kind}", area="call control", fault=f"accept {text}", caller=_RINGS,
+            openai=("accept",), webhook_status=503, webhook_body=_RETRY_ACCEPT,
+            event="call_accept_failed", reason=reason, context=context, metrics=_FAILED_ACCEPT,
+        )
+        for kind, text, reason, context in _CONTROL_FAILURES
+    ]
+    rows += [
+        Fault(
+            name=f"reject_{kind}", area="call control", fault=f"reject {text}", caller=_RINGS,
+            openai=("reject",), webhook_status=503, webhook_body=_RETRY_REJECT,
+            event="call_reject_failed", reason=reason, context=context, metrics=_FAILED_REJECT,
+        )
+        for kind, text, reason, context in _CONTROL_FAILURES
+    ]
+    rows += [
+        Fault(
+            name=f"hangup_{kind}", area="call control",
+            fault=f"hangup at the end of a call (here an operator hangup) {text}",
+            caller=_HUNG_UP, openai=("accept", "hangup"), webhook_status=200,
+            webhook_body=_ACCEPTED, event="call_hangup_failed", reason=reason,
+            context=context, ends="operator_hangup",
+            metrics=('callvisor_calls_total{outcome="ended",reason="operator_hangup"}',),
+        )
+        for kind, text, reason, context in _CONTROL_FAILURES
+    ]
+    rows.insert(
+        len(_CONTROL_FAILURES),
         Fault(
             name="accept_untrusted_certificate", area="call control",
             fault="OpenAI's certificate is from a CA not in the trust store (TLS handshake fails)",
