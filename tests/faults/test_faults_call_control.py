@@ -1,8 +1,8 @@
 """The fault matrix, call control: accept, reject and hangup that are slow, refused or cut off.
 
 Each row of ``faults_of("call control")`` is injected through the simulated platform's scripts
-(``delay``, ``fail``, ``drop``) or its TLS, into a callvisor of its own, and checked against the
-row (tests/faults/matrix.py).
+(``delay``, ``fail``, ``drop``) or its TLS, into a callvisor of its own talking https to it, and
+checked against the row (tests/faults/matrix.py).
 """
 
 from __future__ import annotations
@@ -38,12 +38,10 @@ async def test_call_control_fault_ends_as_documented(
     """A failing accept, reject or hangup ends as its row of the fault matrix says."""
     call_id = f"rtc_{fault.name}"
     env = {"CALLVISOR_CALL_CONTROL_TIMEOUT_S": str(TIMEOUT_S)}
-    tls: PlatformTls | bool = False
     if fault.name == "accept_untrusted_certificate":
         # callvisor trusts the system store plus a stranger's CA, not the platform's
         env["SSL_CERT_FILE"] = str(PlatformTls().write_trust_bundle(tmp_path / "bundle.pem"))
-        tls = True
-    async with open_rig(env, tls=tls) as driver:
+    async with open_rig(env, tls=True) as driver:  # https, as OpenAI serves it
         action, _, kind = fault.name.partition("_")
         if action == "hangup":
             response = await driver.call(call_id, to=ACME)
