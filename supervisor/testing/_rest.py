@@ -7,12 +7,12 @@ small QuartTrio app (:func:`~supervisor.json_app.create_json_app`).  A request i
 2. 401 ``invalid_api_key`` unless ``Authorization: Bearer <api_key>``;
 3. the first matching scripted delay is slept (``trio.sleep``: the test's clock);
 4. the first matching scripted failure answers with its status;
-4b. the first matching scripted drop closes the client's connection with no answer at all (a
+5. the first matching scripted drop closes the client's connection with no answer at all (a
    TCP reset when ``abrupt``); the request has no effect on the call;
-5. 404 ``call_not_found`` for a call the platform never heard of, or one that ended;
-6. 400 for a body OpenAI would refuse (accept without ``"type": "realtime"``, refer without
+6. 404 ``call_not_found`` for a call the platform never heard of, or one that ended;
+7. 400 for a body OpenAI would refuse (accept without ``"type": "realtime"``, refer without
    ``target_uri``, a non-integer reject ``status_code``);
-7. 200 with an empty body, and the call's state moves on.
+8. 200 with an empty body, and the call's state moves on.
 
 ==========  ===================  ====================================================
 action      allowed from         effect
