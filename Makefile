@@ -3,7 +3,8 @@
 #   make test    lint, types, import layers, tests (creates .venv first)
 #   make demo    run the simulated-platform demo
 #   make bench   run the benchmarks
-#   make docs    regenerate docs/troubleshooting.md (from actors/log/_events.py) and README's settings table
+#   make docs    regenerate docs/troubleshooting.md (from actors/log/_events.py), README's settings table
+#                and the fault matrix of docs/operations.md (from supervisor/commands/faults.py)
 #   make clean   remove the venv and caches
 
 PYTHON ?= python3
@@ -48,6 +49,7 @@ docs: venv
 	$(BIN)/python -m supervisor.commands.docs > docs/troubleshooting.md.tmp
 	mv docs/troubleshooting.md.tmp docs/troubleshooting.md
 	$(BIN)/python -m supervisor.commands.docs --readme README.md
+	$(BIN)/python -m supervisor.commands.docs --operations docs/operations.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info

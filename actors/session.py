@@ -14,7 +14,8 @@ transferred            a transfer was requested and the session closed (or the w
 operator_hangup        ``POST /actors/{call_id}/hangup`` on the operator port
 max_duration           the tenant's ``limits.max_call_duration_s`` ran out
 drain                  the process was draining and the grace period ran out
-session_start_failed   the sideband did not come up (rejected, TLS or handshake failure, 404s, timeout)
+session_start_failed   the sideband did not come up (rejected, TLS or handshake failure, 404s, timeout
+                       before the handshake or OpenAI's ``session.created``)
 =====================  ======================================================================
 
 Teardown is shielded and bounded: unless the remote side closed the sideband normally (code
@@ -109,6 +110,15 @@ def run_session(call: CallHandle, plan: CallPlan, env: CallEnv) -> Coroutine[Any
     Not ``async`` itself: it hands over the session's coroutine, one frame less per live call.
     """
     return _Session(call, plan, env).run()
+
+
+def _event_type(message: str | bytes) -> object:
+    """The ``type`` of a sideband event, None when the message is no JSON object."""
+    try:
+        event = json.loads(message)
+    except (ValueError, RecursionError):
+        return None
+    return event.get("type") if isinstance(event, dict) else None
 
 
 #: What a broken upgrade answer raises from the handshake (h11 parses it, wsproto checks it).
@@ -213,7 +223,11 @@ class _Session(ToolRuns):
                                 self.call.counters["connect_retries"] += 1
                                 await trio.sleep(delay)
                             stream = await _open_stream(target, self.env.tls, self.env.tls_sessions)
-                            self.ws = ws = await self._handshake(nursery, stream, target)
+                            ws = await self._handshake(nursery, stream, target)
+                            # Up only once OpenAI says so: a sideband that never speaks is
+                            # a start that timed out, not a live call nobody hears.
+                            await self._session_created(ws, nursery)
+                            self.ws = ws
                             if isinstance(stream, trio.SSLStream):
                                 self.env.tls_sessions.keep(stream, target.origin)
                         await self._live(ws, nursery)
@@ -228,7 +242,8 @@ class _Session(ToolRuns):
             # A failed handshake surfaces from the reader task, a late one from our deadline, a
             # refused or failed connection from the nursery's body: hand any over unwrapped.
             failed = group.subgroup(
-                (HandshakeError, trio.TooSlowError, trio.BrokenResourceError, OSError, *_PROTOCOL_ERRORS)
+                (HandshakeError, trio.TooSlowError, trio.BrokenResourceError, OSError,
+                 SessionStartFailed, *_PROTOCOL_ERRORS)
             )
             if self.ws is None and failed is not None and failed.exceptions == group.exceptions:
                 first = failed.exceptions[0]
@@ -265,6 +280,17 @@ class _Session(ToolRuns):
             extra_headers=[(b"Authorization", f"Bearer {self.env.settings.openai_api_key}".encode())],
             max_message_size=MAX_MESSAGE_BYTES,
         )
+
+    async def _session_created(self, ws: WebSocketConnection, nursery: trio.Nursery) -> None:
+        """Until the sideband's ``session.created``; any event before it is dispatched as usual."""
+        while True:
+            try:
+                message = await ws.get_message()
+            except ConnectionClosed:
+                raise SessionStartFailed("handshake_failed", "closed before session.created") from None
+            if _event_type(message) == "session.created":
+                return
+            self._dispatch(message, nursery)
 
     async def _live(self, ws: WebSocketConnection, nursery: trio.Nursery) -> None:
         """Greet the caller, then read the sideband until it closes."""

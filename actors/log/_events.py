@@ -228,9 +228,9 @@ _EVENTS = (
         severity="ERROR",
         category="Call lifecycle",
         in_guide=True,
-        cause="The call was accepted but its sideband websocket did not come up (reason: "
-        "sideband_404 after the retries, handshake_rejected with the HTTP status, "
-        "handshake_failed, tls_error, timeout after CALL_SESSION_START_TIMEOUT_S; detail)",
+        cause="The call was accepted but its sideband websocket did not come up (reason: sideband_404 "
+        "after the retries, handshake_rejected with the HTTP status, handshake_failed, tls_error, "
+        "timeout: no handshake answer or no session.created within CALL_SESSION_START_TIMEOUT_S; detail)",
         response="The call is hung up through the REST API and its capacity slot is released",
         fixes=(
             ("sideband_404", "the call ended before the sideband connected: the caller hung "

@@ -30,7 +30,8 @@ Pieces:
 - :class:`SimulatedPlatform` is the platform: the calls it knows
   (:class:`SimulatedCall`), every call-control request (:class:`RecordedRequest`), every
   sideband handshake, and the scripted misbehaviour still to come (``fail``, ``delay``,
-  ``gone``, ``fail_connect``).  :func:`serve_platform` serves it (``nursery.start`` reports
+  ``drop`` (no answer, a reset if abrupt), ``gone``, ``fail_connect``, ``stall_handshake``,
+  ``silent_after_handshake``).  :func:`serve_platform` serves it (``nursery.start`` reports
   the :class:`PlatformUrls`); :func:`open_platform` does both in its own nursery.
 - TLS: ``SimulatedPlatform(tls=True)`` (or a :class:`PlatformTls`) serves https and wss with a
   certificate of a test CA (trustme); :meth:`PlatformTls.write_trust_bundle` writes the bundle
