@@ -3,26 +3,26 @@
 A :class:`SimulatedCall` is one call as the platform sees it: its state (``incoming`` until
 accepted, ``accepted``, then ``ended``), the client events its sideband received, and the live
 sideband connections a test drives through it.  The event shapes it sends are the Realtime
-API's (checked against the openai SDK's models in tests/test_testing_platform.py).
+API's (``_shapes``), and it can also send what no server should (``_frames``).
 """
 
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Any
 
 import trio
 import trio_websocket
 
+from ._shapes import audio_event, error_event, new_id, response_event, session_from_accept
 from ._state import PlatformState
+
+#: The sideband server's names for two of the shapes (it imports them from here).
+_error_event = error_event
+__all__ = ["CLOSE_GRACE_S", "SimulatedCall", "_error_event", "expect_call", "new_id"]
 
 #: How long the platform waits for a close handshake to finish.
 CLOSE_GRACE_S = 5.0
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(10)}"
 
 
 class _Connection:
@@ -134,7 +134,7 @@ class SimulatedCall:
         client_event_id: str | None = None,
     ) -> None:
         """Send an ``error`` event shaped like the Realtime API's."""
-        await self.send(_error_event(code, message, param, error_type, client_event_id))
+        await self.send(error_event(code, message, param, error_type, client_event_id))
 
     async def function_call(
         self,
@@ -164,7 +164,7 @@ class SimulatedCall:
         }
         done_item = {**item, "status": status, "arguments": arguments}
         response_status = "completed" if status == "completed" else "cancelled"
-        await self.send(_response_event("response.created", response_id, "in_progress", []))
+        await self.send(response_event("response.created", response_id, "in_progress", []))
         await self.send(
             {
                 "type": "response.output_item.added",
@@ -195,7 +195,7 @@ class SimulatedCall:
                 "item": done_item,
             }
         )
-        await self.send(_response_event("response.done", response_id, response_status, [done_item]))
+        await self.send(response_event("response.done", response_id, response_status, [done_item]))
         return tool_call_id
 
     async def play_audio(self, *, duration_s: float | None = None) -> None:
@@ -206,9 +206,9 @@ class SimulatedCall:
         if duration_s is None:
             duration_s = self._state.audio_duration_s
         response_id = new_id("resp")
-        await self.send(_audio_event("output_audio_buffer.started", response_id))
+        await self.send(audio_event("output_audio_buffer.started", response_id))
         await trio.sleep(duration_s)
-        await self.send(_audio_event("output_audio_buffer.stopped", response_id))
+        await self.send(audio_event("output_audio_buffer.stopped", response_id))
 
     async def caller_hangup(self) -> None:
         """The caller hangs up: the call ends and the sideband closes normally (1000)."""
@@ -247,7 +247,7 @@ class SimulatedCall:
         if self.state == "incoming":
             self.state = "accepted"
             self.accept_body = body
-            self._session = _session_from_accept(body)
+            self._session = session_from_accept(body)
         self._changes.notify()
 
     def _end(self, by: str) -> None:
@@ -299,7 +299,7 @@ class SimulatedCall:
             if not isinstance(session, dict) or session.get("type") != "realtime":
                 await conn.ws.send_message(
                     json.dumps(
-                        _error_event(
+                        error_event(
                             "missing_required_parameter",
                             "Missing required parameter: 'session.type'.",
                             "session.type",
@@ -326,12 +326,12 @@ class SimulatedCall:
         try:
             send = conn.ws.send_message
             await send(
-                json.dumps(_response_event("response.created", response_id, "in_progress", []))
+                json.dumps(response_event("response.created", response_id, "in_progress", []))
             )
-            await send(json.dumps(_audio_event("output_audio_buffer.started", response_id)))
-            await send(json.dumps(_response_event("response.done", response_id, "completed", [])))
+            await send(json.dumps(audio_event("output_audio_buffer.started", response_id)))
+            await send(json.dumps(response_event("response.done", response_id, "completed", [])))
             await trio.sleep(self._state.audio_duration_s)
-            await send(json.dumps(_audio_event("output_audio_buffer.stopped", response_id)))
+            await send(json.dumps(audio_event("output_audio_buffer.stopped", response_id)))
         except trio_websocket.ConnectionClosed:
             return
 
@@ -343,55 +343,3 @@ def expect_call(state: PlatformState[SimulatedCall], call_id: str) -> SimulatedC
         call = state.calls[call_id] = SimulatedCall(call_id, state)
         state.changes.notify()
     return call
-
-
-# -- event shapes --------------------------------------------------------------------------
-
-
-def _session_from_accept(body: dict[str, Any]) -> dict[str, Any]:
-    session = {
-        "type": "realtime",
-        "object": "realtime.session",
-        "id": new_id("sess"),
-        "model": "gpt-realtime",
-        "output_modalities": ["audio"],
-        "instructions": "",
-        "tools": [],
-    }
-    session.update(body)
-    return session
-
-
-def _response_event(
-    kind: str, response_id: str, status: str, output: list[dict[str, Any]]
-) -> dict[str, Any]:
-    return {
-        "type": kind,
-        "event_id": new_id("event"),
-        "response": {
-            "id": response_id,
-            "object": "realtime.response",
-            "status": status,
-            "output": output,
-        },
-    }
-
-
-def _audio_event(kind: str, response_id: str) -> dict[str, Any]:
-    return {"type": kind, "event_id": new_id("event"), "response_id": response_id}
-
-
-def _error_event(
-    code: str, message: str, param: str | None, error_type: str, client_event_id: object
-) -> dict[str, Any]:
-    return {
-        "type": "error",
-        "event_id": new_id("event"),
-        "error": {
-            "type": error_type,
-            "code": code,
-            "message": message,
-            "param": param,
-            "event_id": client_event_id,
-        },
-    }
