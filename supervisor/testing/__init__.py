@@ -67,6 +67,12 @@ from __future__ import annotations
 from ._call import SimulatedCall as SimulatedCall
 from ._driver import Driver as Driver
 from ._driver import open_driver as open_driver
+from ._frames import FRAME_BINARY as FRAME_BINARY
+from ._frames import FRAME_CLOSE as FRAME_CLOSE
+from ._frames import FRAME_CONTINUATION as FRAME_CONTINUATION
+from ._frames import FRAME_PING as FRAME_PING
+from ._frames import FRAME_PONG as FRAME_PONG
+from ._frames import FRAME_TEXT as FRAME_TEXT
 from ._harness import EXAMPLE_TENANTS as EXAMPLE_TENANTS
 from ._harness import LogLines as LogLines
 from ._harness import LogTap as LogTap
@@ -88,6 +94,12 @@ from ._webhooks import place_call as place_call
 __all__ = [
     "CALL_ACTIONS",
     "EXAMPLE_TENANTS",
+    "FRAME_BINARY",
+    "FRAME_CLOSE",
+    "FRAME_CONTINUATION",
+    "FRAME_PING",
+    "FRAME_PONG",
+    "FRAME_TEXT",
     "Driver",
     "LogLines",
     "LogTap",

@@ -8,12 +8,14 @@ API's (``_shapes``), and it can also send what no server should (``_frames``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 import trio
 import trio_websocket
 
+from ._frames import FRAME_CLOSE, FRAME_TEXT, close_payload, encode_frame, write_raw
 from ._shapes import audio_event, error_event, new_id, response_event, session_from_accept
 from ._state import PlatformState
 
@@ -124,6 +126,56 @@ class SimulatedCall:
         for conn in await self._live_connections():
             await conn.ws.send_message(message)
 
+    async def send_sized(self, size: int, *, event_type: str = "response.output_text.delta") -> bool:
+        """Send one text frame of exactly ``size`` bytes (ASCII): an ``event_type`` event, padded.
+
+        The padding is the event's ``delta``.  Returns False when a connection closed while the
+        frame was being written (a client refusing it as too large closes with 1009 and stops
+        reading), True when every live connection took all of it.
+        """
+        head = json.dumps({"type": event_type, "event_id": new_id("event"), "delta": ""})
+        if size < len(head):
+            raise ValueError(f"a {event_type} event takes at least {len(head)} bytes")
+        frame = head[:-2] + "x" * (size - len(head)) + head[-2:]
+        delivered = True
+        for conn in await self._live_connections():
+            try:
+                await conn.ws.send_message(frame)
+            except trio_websocket.ConnectionClosed:
+                delivered = False
+        return delivered
+
+    async def send_frame(self, opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0) -> None:
+        """Write one frame by hand on every live connection, whatever RFC 6455 says of it.
+
+        ``opcode`` may be a reserved one (3..7, 11..15), ``rsv`` sets the reserved bits, ``fin``
+        False leaves a message unfinished.  The server's own websocket does not know it was sent.
+        """
+        data = encode_frame(opcode, payload, fin=fin, rsv=rsv)
+        for conn in await self._live_connections():
+            await write_raw(conn.ws, data)
+
+    async def send_close_frame(
+        self, code: int | None, reason: str | bytes = b"", *, end_call: bool = True
+    ) -> None:
+        """Close every live connection with a hand-written close frame, then wait until it is gone.
+
+        Any two-byte ``code`` is sent as is, those RFC 6455 keeps off the wire too (1005, 1006,
+        1015, below 1000, 5000 and up); ``None`` sends a close frame without a payload, which the
+        client reads as 1005.  A connection still there after ``CLOSE_GRACE_S`` is dropped.
+        With ``end_call`` (the default) the call is over, as with :meth:`close`.
+        """
+        if end_call:
+            self._end("closed")
+        data = encode_frame(FRAME_CLOSE, close_payload(code, reason))
+        for conn in list(self._live):
+            with trio.move_on_after(CLOSE_GRACE_S):
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await write_raw(conn.ws, data)
+                await conn.done.wait()
+            if not conn.done.is_set():
+                await conn.stream.aclose()
+
     async def send_error(
         self,
         *,
@@ -227,16 +279,22 @@ class SimulatedCall:
                 await conn.ws.aclose(code, reason)
                 await conn.done.wait()
 
-    async def abort(self, *, end_call: bool = True) -> None:
+    async def abort(self, *, end_call: bool = True, mid_frame: bool = False) -> None:
         """Drop every live connection's TCP stream without a close frame.
 
         The client sees an abnormal closure (1006), as it does when a real caller hangs up.
+        With ``mid_frame``, the stream is dropped halfway through a text frame: its header
+        (announcing 64 KiB) and half its payload are written first.
         Beware: trio-websocket 0.12.2 clients then never close their own socket (nor after a
         rejected handshake); a client that owns its TCP stream (``wrap_client_stream``) can.
         """
         if end_call:
             self._end("caller_hangup")
         for conn in list(self._live):
+            if mid_frame:
+                half = encode_frame(FRAME_TEXT, b"x" * 2**16)[: 2**15]
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await write_raw(conn.ws, half)
             await conn.stream.aclose()
             with trio.move_on_after(CLOSE_GRACE_S):
                 await conn.done.wait()
