@@ -8,7 +8,10 @@ websocket's reader, every tool run, and nothing else.
 How a call ends (``call_ended`` ``reason``):
 
 =====================  ======================================================================
-caller_hangup          the sideband closed (a hanging-up caller often drops it without a frame)
+caller_hangup          the sideband closed with 1000, 1001, 1005 (no code) or 1006 (no close frame:
+                       a hanging-up caller often drops it so)
+sideband_*             it closed otherwise (actors.sideband): ``_message_too_large`` (1009),
+                       ``_protocol_error`` (a frame refused; 1002, 1003, 1007), ``_error`` (1011...)
 end_call               the model called end_call and its goodbye finished playing
 transferred            a transfer was requested and the session closed (or the wait ran out)
 operator_hangup        ``POST /actors/{call_id}/hangup`` on the operator port

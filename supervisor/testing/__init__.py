@@ -40,6 +40,10 @@ Pieces:
   ``{realtime_url}?call_id=...`` with ``Authorization: Bearer {api_key}``; it answers
   ``session.created``, records every client event, and (``auto_audio``) answers each
   ``response.create`` like a model that speaks.
+- A hostile sideband: :class:`SimulatedCall` sends any text or binary frame (``send_text``), a
+  frame of a given size (``send_sized``), hand-written frames RFC 6455 forbids (``send_frame``
+  with the ``FRAME_*`` opcodes, reserved ones and bits too), a close frame with any code, even
+  1005 or 1006 (``send_close_frame``), and drops TCP, mid-frame if asked (``abort``).
 
 - The service under test, in-process: :func:`settings_for` points callvisor's settings at a
   platform, :func:`open_callvisor` serves the production service on loopback ports, and
@@ -51,7 +55,8 @@ Pieces:
 
 Layout: this ``__init__`` is the face; the private modules below it never import it.
 ``_state`` holds what the REST half (``_rest``) and the sideband half (``_sideband``, the
-websocket server, and ``_call``, each call's server side) share, handed to both;
+websocket server, and ``_call``, each call's server side, with the event shapes of ``_shapes``
+and the hand-written frames of ``_frames``) share, handed to both;
 ``_platform`` is :class:`SimulatedPlatform`; ``_tls`` the test CA; ``_webhooks`` the signer;
 ``_harness`` the in-process service and ``_driver`` its driver.
 
