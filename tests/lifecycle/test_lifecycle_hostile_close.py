@@ -18,7 +18,7 @@ from tests.lifecycle.hostile import assert_call_ended
 from tests.rig import WAIT_S
 
 if TYPE_CHECKING:
-    from tests.lifecycle.conftest import Driver
+    from tests.lifecycle.conftest import Driver, OpenDriver
 
 
 async def test_an_abrupt_tcp_close_mid_frame_ends_as_caller_hangup(
@@ -116,3 +116,20 @@ async def test_a_close_during_a_transfer_still_ends_as_transferred(
     with trio.fail_after(WAIT_S):
         await call.send_close_frame(1011, "gone")
     await assert_call_ended(driver, "rtc_close_transfer", "transferred")
+
+
+async def test_hand_written_frames_over_wss_end_calls_as_over_ws(
+    open_driver: OpenDriver, mock_clock: trio.testing.MockClock
+) -> None:
+    """Under TLS too: a raw 4000 close is sideband_error, a mid-frame drop caller_hangup, a bad opcode a protocol error."""
+    async with open_driver(tls=True) as driver:
+        closing = await driver.start("rtc_wss_close")
+        dropping = await driver.start("rtc_wss_drop")
+        refusing = await driver.start("rtc_wss_opcode")
+        with trio.fail_after(WAIT_S):
+            await closing.send_close_frame(4000, "custom")
+            await dropping.abort(mid_frame=True)
+            await refusing.send_frame(0x3, b"reserved")
+        assert (await driver.ended("rtc_wss_close"))["reason"] == "sideband_error"
+        assert (await driver.ended("rtc_wss_drop"))["reason"] == "caller_hangup"
+        await assert_call_ended(driver, "rtc_wss_opcode", "sideband_protocol_error")
