@@ -3,13 +3,15 @@
 ``docs/troubleshooting.md`` is generated from :data:`EVENTS` (``callvisor docs troubleshooting``),
 and a test fails when the two drift.  Every ``log_event`` call names an event registered here; an
 unregistered name is still logged but flagged with ``"unregistered_event": true`` (and the test
-suite fails on it).
+suite fails on it).  The sideband's and the tool calls' events are kept in ``_sideband_events``
+and joined here.
 """
 
 from __future__ import annotations
 
 from ._event import Event
 from ._events_service import SERVICE_EVENTS
+from ._sideband_events import SIDEBAND_EVENTS
 
 _EVENTS = (
     # -- webhook ---------------------------------------------------------------------------
@@ -151,23 +153,6 @@ _EVENTS = (
         response="The call is accepted without tools",
         fixes=(("Invalid tool configuration", "run `callvisor tenants check FILE`"),),
     ),
-    Event(
-        code="tool_execution_failed",
-        severity="ERROR",
-        category="Tools",
-        cause="A tool call from the model failed (error_type ToolNotFoundError / "
-        "ToolArgsParseError / ToolExecutionError; reason tool_not_found, tool_args_invalid, "
-        "tool_timeout, tool_http_error, tool_unreachable, tool_response_too_large)",
-        response="The model receives an error output and the call continues",
-        fixes=(
-            ("tool_not_found", "the tool name the model used must match a configured tool exactly"),
-            ("tool_args_invalid", "the model produced arguments that are not a JSON object, "
-             "or that nest deeper than 32 levels"),
-            ("tool_http_error / tool_timeout", "check the tenant's tool endpoint"),
-            ("tool_unreachable", "context.cause_type ConnectError: DNS or egress to the tool's "
-             "host, or its certificate does not verify against SSL_CERT_FILE"),
-        ),
-    ),
     # -- call control ----------------------------------------------------------------------
     Event(
         code="call_accepted",
@@ -249,7 +234,8 @@ _EVENTS = (
         code="call_ended",
         severity="INFO",
         category="Call lifecycle",
-        cause="A call actor finished (fields: reason, duration_s)",
+        cause="A call actor finished (fields: reason, duration_s, close_code, tool_calls, "
+        "tool_calls_refused)",
         response="The call's capacity slot is free again",
     ),
     Event(
@@ -269,15 +255,6 @@ _EVENTS = (
         category="Call lifecycle",
         cause="The call's sideband websocket is up; the greeting is sent next",
         response="None: the call is live",
-    ),
-    Event(
-        code="realtime_error",
-        severity="WARNING",
-        category="Call lifecycle",
-        cause="The realtime session sent an `error` event (fields: code, error_message)",
-        response="None: most are recoverable and the call goes on",
-        fixes=(("Repeated on every call", "the accept body or a client event is invalid: "
-                "compare the code with OpenAI's realtime error reference"),),
     ),
     Event(
         code="call_hangup_failed",
@@ -307,4 +284,4 @@ _EVENTS = (
     *SERVICE_EVENTS,
 )
 
-EVENTS: dict[str, Event] = {event.code: event for event in _EVENTS}
+EVENTS: dict[str, Event] = {event.code: event for event in (*_EVENTS, *SIDEBAND_EVENTS)}

@@ -41,6 +41,10 @@ Pieces:
   ``{realtime_url}?call_id=...`` with ``Authorization: Bearer {api_key}``; it answers
   ``session.created``, records every client event, and (``auto_audio``) answers each
   ``response.create`` like a model that speaks.
+- A hostile sideband: :class:`SimulatedCall` sends any text or binary frame (``send_text``), a
+  frame of a given size (``send_sized``), hand-written frames RFC 6455 forbids (``send_frame``
+  with the ``FRAME_*`` opcodes, reserved ones and bits too), a close frame with any code, even
+  1005 or 1006 (``send_close_frame``), and drops TCP, mid-frame if asked (``abort``).
 
 - The service under test, in-process: :func:`settings_for` points callvisor's settings at a
   platform, :func:`open_callvisor` serves the production service on loopback ports, and
@@ -52,7 +56,8 @@ Pieces:
 
 Layout: this ``__init__`` is the face; the private modules below it never import it.
 ``_state`` holds what the REST half (``_rest``) and the sideband half (``_sideband``, the
-websocket server, and ``_call``, each call's server side) share, handed to both;
+websocket server, and ``_call``, each call's server side, with the event shapes of ``_shapes``
+and the hand-written frames of ``_frames``) share, handed to both;
 ``_platform`` is :class:`SimulatedPlatform`; ``_tls`` the test CA; ``_webhooks`` the signer;
 ``_harness`` the in-process service and ``_driver`` its driver.
 
@@ -68,6 +73,12 @@ from __future__ import annotations
 from ._call import SimulatedCall as SimulatedCall
 from ._driver import Driver as Driver
 from ._driver import open_driver as open_driver
+from ._frames import FRAME_BINARY as FRAME_BINARY
+from ._frames import FRAME_CLOSE as FRAME_CLOSE
+from ._frames import FRAME_CONTINUATION as FRAME_CONTINUATION
+from ._frames import FRAME_PING as FRAME_PING
+from ._frames import FRAME_PONG as FRAME_PONG
+from ._frames import FRAME_TEXT as FRAME_TEXT
 from ._harness import EXAMPLE_TENANTS as EXAMPLE_TENANTS
 from ._harness import LogLines as LogLines
 from ._harness import LogTap as LogTap
@@ -89,6 +100,12 @@ from ._webhooks import place_call as place_call
 __all__ = [
     "CALL_ACTIONS",
     "EXAMPLE_TENANTS",
+    "FRAME_BINARY",
+    "FRAME_CLOSE",
+    "FRAME_CONTINUATION",
+    "FRAME_PING",
+    "FRAME_PONG",
+    "FRAME_TEXT",
     "Driver",
     "LogLines",
     "LogTap",
