@@ -3,6 +3,7 @@
 #   make test    lint, types, import layers, tests (creates .venv first)
 #   make demo    run the simulated-platform demo
 #   make bench   run the benchmarks
+#   make audit   pip-audit over constraints.txt (.ci/audit.py says what it could not check)
 #   make docs    regenerate docs/troubleshooting.md (from actors/log/_events.py), README's settings table
 #                and the fault matrix of docs/operations.md (from supervisor/commands/faults.py)
 #   make clean   remove the venv and caches
@@ -14,7 +15,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
 .DELETE_ON_ERROR:
-.PHONY: venv test demo bench docs clean
+.PHONY: venv test demo bench docs audit clean
 
 venv: $(STAMP)
 
@@ -44,6 +45,16 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# pip-audit lives in a venv of its own (.ci/audit-constraints.txt), apart from what it audits.
+AUDIT_STAMP := .venv-audit/.installed
+$(AUDIT_STAMP): .ci/audit-constraints.txt
+	$(PYTHON) -m venv .venv-audit
+	.venv-audit/bin/python -m pip install --quiet -c .ci/audit-constraints.txt pip-audit
+	touch $@
+
+audit: $(AUDIT_STAMP)
+	$(PYTHON) .ci/audit.py
+
 # Written to a temporary file first so that a failed rendering leaves the page as it was.
 docs: venv
 	$(BIN)/python -m supervisor.commands.docs > docs/troubleshooting.md.tmp
@@ -52,5 +63,5 @@ docs: venv
 	$(BIN)/python -m supervisor.commands.docs --operations docs/operations.md
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info
+	rm -rf $(VENV) .venv-audit .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -20,6 +20,7 @@ from pathlib import Path
 import trio
 
 from supervisor.testing import EXAMPLE_TENANTS, LogLines, SimulatedPlatform, WebhookSigner
+from tests.leaks import leaks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,6 +32,8 @@ class ServiceProcess(LogLines):
         super().__init__()
         self.process = process
         self.raw: list[str] = []
+        #: Lines that leaked a secret or a raw webhook body (tests/leaks.py); checked on exit.
+        self.leaked: list[str] = []
 
     async def read_log(self) -> None:
         assert self.process.stderr is not None
@@ -41,6 +44,8 @@ class ServiceProcess(LogLines):
             for line in complete:
                 text = line.decode()
                 self.raw.append(text)
+                if found := leaks(text):
+                    self.leaked.append(f"{found}: {text[:300]}")
                 try:
                     self.add(json.loads(text))
                 except ValueError:
@@ -81,6 +86,7 @@ async def open_serve_process(
             nursery.start_soon(service.read_log)
             yield service
             nursery.cancel_scope.cancel()
+        assert service.leaked == [], "callvisor serve logged a secret or a raw webhook body"
     finally:
         with trio.CancelScope(shield=True):
             if process.returncode is None:
