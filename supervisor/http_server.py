@@ -1,8 +1,8 @@
-"""Hypercorn as callvisor runs it: one config builder, and three corrections to hypercorn 0.18.
+"""Hypercorn as callvisor runs it: one config builder, and four corrections to hypercorn 0.18.
 
 Every HTTP server of the process (the public port, the operator port) and of its test tools
 (the simulated platform, ``callvisor simulate``, the benchmark platform) is a hypercorn server
-configured by :func:`hypercorn_config`.  :func:`install` corrects, once per process, three things
+configured by :func:`hypercorn_config`.  :func:`install` corrects, once per process, four things
 hypercorn does that an operator would see:
 
 * **Malformed HTTP gets JSON.**  A request h11 cannot parse (a NUL in a header, two
@@ -17,6 +17,12 @@ hypercorn does that an operator would see:
   (``keep_alive_timeout``, 30 s here) before it closes its end, so each one sat in CLOSE_WAIT
   holding a descriptor; under a burst of short connections that exhausted the descriptors.
   Here the timer stops when the client's end of the stream does.
+* **An answer given before the body was read is sent whole.**  When the app answers while the
+  client is still sending its body (a 404, a 405, a 413), hypercorn's reader may close the
+  connection's sending side (``send_eof``) while the app's last bytes are being sent; trio
+  refuses the second sender, and hypercorn logged "Error in ASGI Framework" with
+  ``trio.BusyResourceError`` for about one such answer in two.  Here closing takes the same lock
+  as sending.
 * **Descriptor exhaustion is one rate-limited line.**  When ``accept`` fails with EMFILE (or
   ENFILE, ENOMEM, ENOBUFS), trio's accept loop already waits 100 ms and tries again, so service
   resumes within a tenth of a second of descriptors coming free; but it logs a traceback at
@@ -219,8 +225,17 @@ class _JsonErrorsH11Protocol(H11Protocol):
 
 
 class _PromptCloseTCPServer(TCPServer):
-    """Closes a connection as soon as its client's end is gone, not a keep-alive timeout later."""
+    """Closes a connection as soon as its client's end is gone, not a keep-alive timeout later,
+    and never while another task is sending on it."""
 
     async def _read_data(self) -> None:
         await super()._read_data()
         await self.idle_task.stop()
+
+    async def _close(self) -> None:
+        lock = self.send_lock
+        if lock.statistics().owner is trio.lowlevel.current_task():
+            await super()._close()  # from inside a send that failed: nothing else is sending
+            return
+        async with lock:
+            await super()._close()
