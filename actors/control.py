@@ -31,6 +31,8 @@ from typing import Any
 import openai
 import trio
 
+from config.health import DependencyHealth
+
 from .errors import (
     CallAcceptError,
     CallControlError,
@@ -65,6 +67,9 @@ class CallControl:
         # Requests wait here (cheap) rather than in the HTTP client's connection pool, whose
         # bookkeeping grows with its queue and can stall the event loop under a burst.
         self._in_flight = trio.CapacityLimiter(max_in_flight)
+        #: What the requests found (GET /ready, callvisor_call_control_failures_total).  An
+        #: answer, 404 included, is a success: OpenAI was reached and answered.
+        self.health = DependencyHealth("call_control")
 
     @classmethod
     def create(
@@ -98,6 +103,17 @@ class CallControl:
         await self._call("refer", call_id, lambda: calls.refer(call_id, target_uri=target_uri))
 
     async def _call(self, action: str, call_id: str, request: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await self._request(action, call_id, request)
+        except CallGoneError:
+            self.health.succeeded()
+            raise
+        except CallControlError as err:
+            self.health.failed(err.reason, action=action)
+            raise
+        self.health.succeeded()
+
+    async def _request(self, action: str, call_id: str, request: Callable[[], Awaitable[None]]) -> None:
         context: dict[str, Any] = {"action": action}
         failure = _FAILURE_BY_ACTION[action]
         try:

@@ -9,7 +9,9 @@ address without a token is refused at start-up by the settings.
 ``GET /actors/{call_id}``                one call (404 if not live here)
 ``POST /actors/{call_id}/hangup``        end the call (reason ``operator_hangup``); 202
 ``POST /drain``                          start draining (as SIGTERM does); 202
-``GET /ready``                           200 while admitting calls, 503 while draining
+``GET /ready``                           200 while admitting calls, 503 while draining (or, in
+                                         cluster mode, while MongoDB fails); the body gives the
+                                         state of the tenant store and of OpenAI call control
 ``GET /metrics``                         Prometheus text
 ======================================  =========================================================
 
@@ -31,6 +33,7 @@ from quart_trio import QuartTrio
 from actors.handle import CallHandle
 from actors.log import log_event
 from config.errors import InstructionsDBError
+from config.health import Dependencies
 
 from .cluster import Coordination
 from .json_app import create_json_app
@@ -60,6 +63,7 @@ def create_admin_app(
     admin_token: str | None,
     request_drain: Callable[[], Awaitable[None] | None],
     cluster: Coordination | None = None,
+    dependencies: Dependencies | None = None,
 ) -> QuartTrio:
     app = create_json_app("callvisor.admin")
     expected = f"Bearer {admin_token}".encode() if admin_token else None
@@ -134,9 +138,12 @@ def create_admin_app(
 
     @app.get("/ready")
     async def ready() -> tuple[dict[str, Any], int]:
-        if supervisor.draining:
-            return {"ok": False, "ready": False, "draining": True}, 503
-        return {"ok": True, "ready": True, "draining": False}, 200
+        body: dict[str, Any] = {"draining": supervisor.draining}
+        ready = not supervisor.draining
+        if dependencies is not None:
+            ready = ready and dependencies.admits_calls()
+            body["dependencies"] = dependencies.view()
+        return {"ok": ready, "ready": ready, **body}, 200 if ready else 503
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -30,6 +30,7 @@ a full collection run at most once per :data:`GC_FULL_EVERY` young ones.  Pauses
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import resource
@@ -50,6 +51,7 @@ from actors.session import run_session
 from actors.tls import client_tls_context
 from actors.tools import tool_http_client
 from config.errors import InstructionsDBError
+from config.health import Dependencies
 from config.mongo_source import MongoTenantSource
 from config.mongo_store import MongoStore, open_mongo_store
 from config.settings import Settings
@@ -62,6 +64,10 @@ from .intake import WebhookIntake
 from .metrics import Metrics
 from .public_app import create_public_app
 from .supervisor import Supervisor
+
+#: Period of the tenant store's ping: a quiet replica still knows within this time that MongoDB
+#: went away (GET /ready, callvisor_tenant_store_up).
+STORE_PROBE_PERIOD_S = 10.0
 
 #: Period of the event-loop lag probe.
 LOOP_LAG_PERIOD_S = 0.1
@@ -102,6 +108,17 @@ class Service:
         self.tls = tls
         self.metrics = Metrics()
         self.coordination = coordination
+        #: The MongoDB store (tenants, or cluster mode's coordination), probed while serving.
+        self.store: MongoStore | None = (
+            coordination.store if coordination is not None
+            else source.store if isinstance(source, MongoTenantSource) else None
+        )
+        self.dependencies = Dependencies(
+            call_control=control.health,
+            tenant_store=self.store.health if self.store is not None else None,
+            store_decides_admission=coordination is not None,
+        )
+        self.metrics.watch_dependencies(self.dependencies)
         self.supervisor = Supervisor(
             settings=settings,
             source=source,
@@ -125,6 +142,7 @@ class Service:
             admin_token=settings.admin_token,
             request_drain=self.request_stop,
             cluster=coordination,
+            dependencies=self.dependencies,
         )
         self._stop = trio.Event()
 
@@ -184,6 +202,8 @@ class Service:
                     outer.start_soon(self._watch_loop_lag, name="loop-lag")
                 if self.coordination is not None:
                     outer.start_soon(self.coordination.hangups.watch, name="cluster-hangups")
+                if self.store is not None:
+                    outer.start_soon(_probe_store_forever, self.store, name="store-probe")
                 stop_servers = trio.Event()
                 async with trio.open_nursery() as servers:
                     public = await servers.start(
@@ -216,6 +236,14 @@ class Service:
                 # Both servers have shut down (bounded by their graceful_timeout) after the drain.
                 outer.cancel_scope.cancel()
         log_event(logging.INFO, "service_stopped", "callvisor stopped")
+
+
+async def _probe_store_forever(store: MongoStore) -> None:
+    """Ping the store every STORE_PROBE_PERIOD_S, so that its health is known between calls."""
+    while True:
+        with contextlib.suppress(InstructionsDBError):  # recorded in store.health by run()
+            await store.ping()
+        await trio.sleep(STORE_PROBE_PERIOD_S)
 
 
 @contextmanager
