@@ -56,6 +56,7 @@ from config.mongo_source import MongoTenantSource
 from config.mongo_store import MongoStore, open_mongo_store
 from config.settings import Settings
 from config.source import TenantSource
+from config.tenants_file import FileTenantSource
 
 from .admin_app import create_admin_app
 from .cluster import Coordination, cluster_coordination, ensure_cluster_indexes
@@ -64,6 +65,7 @@ from .intake import WebhookIntake
 from .metrics import Metrics
 from .public_app import create_public_app
 from .supervisor import Supervisor
+from .tenants_reload import ReloadableTenants, ReloadResult
 
 #: Period of the tenant store's ping: a quiet replica still knows within this time that MongoDB
 #: went away (GET /ready, callvisor_tenant_store_up).
@@ -108,6 +110,12 @@ class Service:
         self.tls = tls
         self.metrics = Metrics()
         self.coordination = coordination
+        #: The tenants file, re-read on SIGHUP and POST /tenants/reload (None with MongoDB).
+        self.tenants: ReloadableTenants | None = None
+        if isinstance(source, FileTenantSource) and settings.tenants_file is not None:
+            source = self.tenants = ReloadableTenants(
+                source, settings.tenants_file, default_region=settings.default_region
+            )
         #: The MongoDB store (tenants, or cluster mode's coordination), probed while serving.
         self.store: MongoStore | None = (
             coordination.store if coordination is not None
@@ -143,6 +151,7 @@ class Service:
             request_drain=self.request_stop,
             cluster=coordination,
             dependencies=self.dependencies,
+            reload_tenants=self.reload_tenants,
         )
         self._stop = trio.Event()
 
@@ -157,10 +166,19 @@ class Service:
         await self.supervisor.drain(self.settings.drain_grace_s)
         stop_servers.set()
 
+    async def reload_tenants(self, trigger: str) -> ReloadResult | None:
+        """Re-read the tenants file (None when the tenants come from MongoDB)."""
+        return None if self.tenants is None else await self.tenants.reload(trigger=trigger)
+
     async def _watch_signals(self) -> None:
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             async for signum in signals:
-                log_event(logging.WARNING, "signal_received", "signal received; draining", signal=signal.Signals(signum).name)
+                name = signal.Signals(signum).name
+                if signum == signal.SIGHUP:
+                    log_event(logging.WARNING, "signal_received", "signal received; reloading tenants", signal=name)
+                    await self.reload_tenants("SIGHUP")  # bounded: RELOAD_TIMEOUT_S
+                    continue
+                log_event(logging.WARNING, "signal_received", "signal received; draining", signal=name)
                 self.request_stop()
 
     async def _collect_young(self) -> None:

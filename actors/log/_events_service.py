@@ -38,8 +38,9 @@ SERVICE_EVENTS = (
         code="signal_received",
         severity="WARNING",
         category="Operations",
-        cause="SIGTERM or SIGINT",
-        response="A drain starts",
+        cause="SIGTERM or SIGINT (field signal); or SIGHUP",
+        response="SIGTERM, SIGINT: a drain starts. SIGHUP: the tenants file is read again "
+        "(`tenants_reloaded` or `tenants_reload_failed` follows)",
     ),
     Event(
         code="service_started",
@@ -87,6 +88,25 @@ SERVICE_EVENTS = (
         "nothing reaches the app or OpenAI",
         fixes=(("from OpenAI's addresses", "a proxy in front of callvisor rewrites requests: "
                 "compare what it forwards with the raw request"),),
+    ),
+    Event(
+        code="tenants_reloaded",
+        severity="INFO",
+        category="Tenant configuration",
+        cause="SIGHUP or POST /tenants/reload read CALLVISOR_TENANTS_FILE again and applied it "
+        "(fields: trigger, added, removed, changed, problems: what `tenants check` would list)",
+        response="New calls use the new tenants at once; live calls keep the plan they were "
+        "accepted with",
+    ),
+    Event(
+        code="tenants_reload_failed",
+        severity="ERROR",
+        category="Tenant configuration",
+        cause="SIGHUP or POST /tenants/reload found a tenants file that cannot be used (unreadable, "
+        "not YAML, no tenants list) or that would take tenants or numbers out of service (a "
+        "duplicate id, a number claimed by two tenants); field problems lists every one",
+        response="The old tenants stay; POST /tenants/reload answers 422 with the problems",
+        fixes=(("always", "run `callvisor tenants check FILE`, fix what it lists, reload again"),),
     ),
     Event(
         code="service_stopped",
