@@ -40,7 +40,7 @@ async def test_descriptor_exhaustion_is_logged_sparingly_and_service_resumes_whe
             assert service.events("fd_limit_low")[0]["needed"] == 2 * 10 + 256
             host, _, port = started["public"].removeprefix("http://").rpartition(":")
             hogs = []
-            with trio.fail_after(30):
+            with trio.fail_after(60):
                 for _ in range(HOGS):
                     hogs.append(await trio.open_tcp_stream(host, int(port)))  # the backlog takes the rest
                 await service.wait_for("accept_capacity_exhausted")
@@ -64,11 +64,11 @@ async def test_descriptor_exhaustion_is_logged_sparingly_and_service_resumes_whe
             released = trio.current_time()
             for hog in hogs:
                 await hog.aclose()
-            with trio.fail_after(15):
+            with trio.fail_after(30):
                 await done.wait()
             response, at = answered[0]
             assert response.json() == {"ok": True, "accepted": "rtc_after_emfile"}
-            assert at - released < 5.0
+            assert at - released < 10.0  # within 0.1 s unloaded; a guard on a loaded machine
 
             exhausted = service.events("accept_capacity_exhausted")
             assert 1 <= len(exhausted) <= 2  # one line, and one more only if 10 s passed
