@@ -60,6 +60,8 @@ class Skipped:
     #: Lines a webhook whose signature failed left: they carry no call_id (the body is unread).
     unattributed_verification_failures: int = 0
     problems: list[str] = field(factory=list)
+    #: The ``service_started`` line of each source that has one: ``(source, line)``.
+    service_started: list[tuple[str, dict[str, Any]]] = field(factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -84,9 +86,10 @@ def read_call(call_id: str, sources: Iterable[tuple[str, BinaryIO]]) -> tuple[li
         replica = name
         kept: list[tuple[int, dict[str, Any]]] = []
         for number, line in _lines(name, stream, skipped):
-            if line.get("event") == "service_started" and replica == name:
+            if line.get("event") == "service_started":
+                skipped.service_started.append((name, line))
                 found = line.get("replica_id")
-                if isinstance(found, str) and found:
+                if replica == name and isinstance(found, str) and found:
                     replica = found
             if line.get("call_id") != call_id:
                 if line.get("event") == "webhook_verification_failed" and line.get("call_id") is None:
