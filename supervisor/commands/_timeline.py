@@ -163,7 +163,9 @@ def step_of(entry: Entry, current: int) -> int:
         return min(max(current + 1, 4), 11)
     if event in _FIXED_STEP:
         return _FIXED_STEP[event]
-    return max(current, 1)  # anything else happened during the step reached last
+    # Anything else happened during the step reached last; once the session is up (or failed
+    # to come up), that is the call itself, step 11.
+    return 11 if current >= 10 else max(current, 1)
 
 
 def _reason(line: dict[str, Any]) -> str | None:

@@ -44,9 +44,11 @@ def run_report(
     paths: Sequence[str],
     environ: Mapping[str, str],
     *,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
     try:
         entries, skipped = load(call_id, paths)
     except OSError as exc:

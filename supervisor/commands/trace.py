@@ -36,8 +36,10 @@ def load(call_id: str, paths: Sequence[str]) -> tuple[list[Entry], Skipped]:
 
 
 def run_trace(
-    call_id: str, paths: Sequence[str], *, as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    call_id: str, paths: Sequence[str], *, as_json: bool, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
     try:
         entries, skipped = load(call_id, paths)
     except OSError as exc:
