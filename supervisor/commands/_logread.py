@@ -120,9 +120,6 @@ def _lines(name: str, stream: BinaryIO, skipped: Skipped) -> Iterator[tuple[int,
             text = raw.strip()
             if not text:
                 continue
-            if not text.startswith("{"):
-                skipped.not_json += 1
-                continue
             try:
                 line = json.loads(text)
             except (ValueError, RecursionError):
