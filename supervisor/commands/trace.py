@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from actors.log import EVENTS
 
-from ._logread import Entry, Skipped, open_sources, read_call
+from ._logread import STDIN, Entry, Skipped, open_sources, read_call
 from ._timeline import Step, StepResult, Timeline, build_timeline
 
 #: Fields of a line shown apart (or not at all) when a failing line is printed.
@@ -31,6 +31,9 @@ _SHOWN_APART = frozenset(("ts", "level", "logger", "msg", "event", "tenant_id", 
 
 def load(call_id: str, paths: Sequence[str]) -> tuple[list[Entry], Skipped]:
     """The call's lines in ``paths`` (stdin when empty); raises OSError for an unreadable file."""
+    if (not paths or STDIN in paths) and sys.stdin.isatty():
+        sys.stderr.write("callvisor: reading the log from the terminal (Ctrl-D ends it); name FILEs "
+                         "or pipe the log in\n")
     with open_sources(paths) as sources:
         return read_call(call_id, sources)
 
