@@ -38,6 +38,7 @@ from config.resolve import (
     build_tools,
     parse_config,
     peek_tenant_limit,
+    peek_tenant_runtime,
     resolve_instructions,
     resolve_tenant,
 )
@@ -49,6 +50,7 @@ from .decision import SIP_STATUS_BY_REASON, Decision, Outcome
 from .errors import CallControlError, CallGoneError, CallRefused
 from .handle import CallHandle
 from .log import call_context, log_event, tenant_id_var
+from .runtime import not_the_tenants_runtime
 from .tls import TlsSessions
 from .tools import HTTP_TOOLS_IN_FLIGHT
 
@@ -58,12 +60,17 @@ UNKNOWN_TENANT = "unknown"
 
 @frozen(kw_only=True)
 class IncomingCall:
-    """A verified ``realtime.call.incoming`` webhook, as the actor needs it."""
+    """A verified incoming-call webhook, as the actor needs it.
+
+    ``runtime`` is the surface it came from: ``realtime`` (``realtime.call.incoming``, its
+    ``call_id``) or ``live`` (``live.transport.incoming``, its ``session_id`` as ``call_id``).
+    """
 
     call_id: str
     webhook_id: str
     sip_headers: Sequence[Mapping[str, Any]]
     received_at: float
+    runtime: str = "realtime"
 
 
 @frozen(kw_only=True)
@@ -184,7 +191,7 @@ async def run_call(
     del task_status
     with call_context(call_id=call.call_id):
         try:
-            route = await _route(call, incoming.sip_headers, env, reporter)
+            route = await _route(call, incoming.sip_headers, incoming.runtime, env, reporter)
             del incoming  # its last use: routing the dialed number
             if route is not None:
                 await _run(call, route, env, reporter)
@@ -213,15 +220,25 @@ class _Route:
 
 
 async def _route(
-    call: CallHandle, sip_headers: Sequence[Mapping[str, Any]], env: CallEnv, reporter: _Reporter
+    call: CallHandle,
+    sip_headers: Sequence[Mapping[str, Any]],
+    runtime: str,
+    env: CallEnv,
+    reporter: _Reporter,
 ) -> _Route | None:
-    """The dialed number's tenant (set on ``call``) and its raw config; None when rejected."""
+    """The dialed number's tenant (set on ``call``) and its raw config; None when decided here
+    (rejected, or ignored as the webhook of the runtime the tenant does not use)."""
     outage: InstructionsDBError | None = None
     try:
         _number, tenant_id = await resolve_tenant(
             env.source, sip_headers, default_region=env.settings.default_region
         )
     except TenantResolutionError as err:
+        # No tenant, no runtime of its own: the call is the default runtime's, and only that
+        # webhook is rejected (a second reject on the other surface would be refused).
+        if (ignored := not_the_tenants_runtime(runtime, "realtime", sip_headers)) is not None:
+            reporter.report(Outcome.IGNORED, reason=ignored)
+            return None
         log_event(logging.ERROR, err.event, "no tenant for the dialed number", error=err)
         await _reject(call, env, reporter, rejected=err.event, reason=err.reason)
         return None
@@ -238,6 +255,11 @@ async def _route(
             raw_config = await env.source.fetch_config(tenant_id)
         except InstructionsDBError as err:
             outage = err
+    # Decided before the slot: the other surface's webhook of this call takes it.
+    ignored = not_the_tenants_runtime(runtime, peek_tenant_runtime(raw_config), sip_headers)
+    if ignored is not None:
+        reporter.report(Outcome.IGNORED, reason=ignored)
+        return None
     return _Route(tenant_id, raw_config, outage)
 
 

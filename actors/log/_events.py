@@ -62,7 +62,25 @@ _EVENTS = (
         category="Webhook",
         cause="A verified webhook of a type callvisor does not handle",
         response="HTTP 200 `{\"ok\": true, \"ignored\": TYPE}`",
-        fixes=(("Unwanted deliveries", "subscribe the endpoint to realtime.call.incoming only"),),
+        fixes=(("Unwanted deliveries", "subscribe the endpoint to realtime.call.incoming and, "
+                "for GPT-Live tenants, live.transport.incoming only"),),
+    ),
+    Event(
+        code="webhook_runtime_ignored",
+        severity="INFO",
+        category="Webhook",
+        cause="An incoming-call webhook of the runtime the tenant does not use (`runtime`: the "
+        "webhook's, realtime or live; reason: tenant_runtime_realtime, tenant_runtime_live). "
+        "OpenAI may post one SIP call on both surfaces; only the tenant's runtime's webhook is "
+        "decided. A number no tenant owns counts as realtime. `sip_call_id` is the SIP Call-ID "
+        "both webhooks of the call carry",
+        response="HTTP 200 `{\"ok\": true, \"ignored\": TYPE, \"reason\": REASON}`; nothing is "
+        "sent to OpenAI and no slot is taken",
+        fixes=(
+            ("A call that rings out with only this line", "the project posts only the other "
+             "surface's webhook: subscribe it to the tenant's runtime's event "
+             "(live.transport.incoming for runtime live), or change the tenant's runtime"),
+        ),
     ),
     # -- tenant ----------------------------------------------------------------------------
     Event(
