@@ -50,7 +50,7 @@ from .decision import SIP_STATUS_BY_REASON, Decision, Outcome
 from .errors import CallControlError, CallGoneError, CallRefused
 from .handle import CallHandle
 from .log import call_context, log_event, tenant_id_var
-from .runtime import not_the_tenants_runtime
+from .runtime import LIVE, RUNTIMES, CallRuntime, not_the_tenants_runtime
 from .tls import TlsSessions
 from .tools import HTTP_TOOLS_IN_FLIGHT
 
@@ -82,19 +82,14 @@ class CallPlan:
     instructions: Instructions
     tools: tuple[ToolSpec, ...]
 
-    def accept_session(self) -> dict[str, Any]:
-        """The session fields of the accept request (``type`` is added by CallControl).
+    @property
+    def runtime(self) -> CallRuntime:
+        """The runtime the call runs on: the accept body, the REST paths, the session."""
+        return RUNTIMES[self.config.runtime]
 
-        No ``audio.*.format``: SIP negotiates the media format itself.
-        """
-        session: dict[str, Any] = {
-            "model": self.config.model,
-            "instructions": self.instructions.instructions,
-            "audio": {"output": {"voice": self.config.voice}},
-        }
-        if self.tools:
-            session["tools"] = [tool.to_openai() for tool in self.tools]
-        return session
+    def accept_session(self) -> dict[str, Any]:
+        """The session of the accept request, in the runtime's wire format."""
+        return self.runtime.accept_session(self.config, self.instructions.instructions, self.tools)
 
 
 class Admission(Protocol):
@@ -133,6 +128,8 @@ class CallEnv:
     admission: Admission
     hooks: CallHooks
     run_session: SessionRunner
+    #: Runs a GPT-Live call's session (``run_session`` is the Realtime one's; actors.live_session).
+    run_live_session: SessionRunner
     tool_http: httpx2.AsyncClient
     #: The process's one client TLS context (actors.tls), for the sideband.
     tls: ssl.SSLContext
@@ -182,7 +179,7 @@ async def run_call(
     task_status: trio.TaskStatus[Decision] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Decide on ``incoming`` and, if accepted, supervise the call until it ends."""
-    call = CallHandle(call_id=incoming.call_id, received_at=incoming.received_at)
+    call = CallHandle(call_id=incoming.call_id, received_at=incoming.received_at, runtime=incoming.runtime)
     call.task = trio.lowlevel.current_task()
     reporter = _Reporter(task_status, env.hooks, call)
     # A call outlives its webhook by minutes or hours, so its frames keep nothing of it.  The
@@ -268,7 +265,8 @@ async def _run(call: CallHandle, route: _Route, env: CallEnv, reporter: _Reporte
         async with env.admission.slot(call, tenant_limit=peek_tenant_limit(route.raw_config)):
             plan = await _plan(call, route.tenant_id, route.raw_config, route.outage, env, reporter)
             if plan is not None and await _accept(call, plan, env, reporter):
-                await env.run_session(call, plan, env)
+                runner = env.run_live_session if plan.runtime is LIVE else env.run_session
+                await runner(call, plan, env)
     except CallRefused as refused:
         await _reject(call, env, reporter, rejected=refused.rejected, reason=refused.reason)
 
@@ -307,7 +305,7 @@ async def _plan(
             instruction_id=None,
             fallback=True,
         )
-        config = _config_or_default(tenant_id, raw_config)
+        config = _config_or_default(tenant_id, raw_config, call.runtime)
         return CallPlan(tenant_id=tenant_id, config=config, instructions=fallback, tools=())
     try:
         config = parse_config(tenant_id, raw_config)
@@ -328,12 +326,13 @@ async def _plan(
     return CallPlan(tenant_id=tenant_id, config=config, instructions=instructions, tools=tools)
 
 
-def _config_or_default(tenant_id: str, raw_config: Mapping[str, Any] | None) -> TenantConfig:
-    """The tenant's config if it was fetched and is valid, else the defaults (fallback calls)."""
+def _config_or_default(tenant_id: str, raw_config: Mapping[str, Any] | None, runtime: str) -> TenantConfig:
+    """The tenant's config if it was fetched and is valid, else the defaults of the call's
+    runtime (fallback calls)."""
     try:
         return parse_config(tenant_id, raw_config)
     except (TenantNotConfiguredError, TenantConfigParseError):
-        return TenantConfig(schema_version=CURRENT_SCHEMA_VERSION)
+        return TenantConfig(schema_version=CURRENT_SCHEMA_VERSION, runtime=runtime)
 
 
 async def _accept(call: CallHandle, plan: CallPlan, env: CallEnv, reporter: _Reporter) -> bool:
@@ -343,7 +342,7 @@ async def _accept(call: CallHandle, plan: CallPlan, env: CallEnv, reporter: _Rep
     decision_ms = round((sent_at - call.received_at) * 1000, 3)
     env.hooks.control_sent(overhead_s=sent_at - call.received_at)
     try:
-        await env.control.accept(call.call_id, plan.accept_session())
+        await env.control.accept(call.call_id, plan.accept_session(), runtime=plan.runtime)
     except CallGoneError as err:
         log_event(logging.WARNING, err.event, "accept: the caller is gone", error=err)
         reporter.report(Outcome.GONE)
@@ -360,6 +359,7 @@ async def _accept(call: CallHandle, plan: CallPlan, env: CallEnv, reporter: _Rep
         logging.INFO,
         "call_accepted",
         "call accepted",
+        runtime=plan.runtime.name,
         model=plan.config.model,
         voice=plan.config.voice,
         tools=[tool.name for tool in plan.tools],
@@ -379,7 +379,7 @@ async def _reject(
     call.state = "rejecting"
     env.hooks.control_sent(overhead_s=trio.current_time() - call.received_at)
     try:
-        await env.control.reject(call.call_id, sip_status=sip_status)
+        await env.control.reject(call.call_id, sip_status=sip_status, runtime=RUNTIMES[call.runtime])
     except CallGoneError as err:
         log_event(logging.WARNING, err.event, "reject: the caller is gone", error=err)
         reporter.report(Outcome.GONE)

@@ -233,9 +233,14 @@ _EVENTS = (
         in_guide=True,
         cause="The call was accepted but its sideband websocket did not come up (reason: sideband_404 "
         "after the retries, handshake_rejected with the HTTP status, handshake_failed, tls_error, "
-        "timeout: no handshake answer or no session.created within CALL_SESSION_START_TIMEOUT_S; detail)",
-        response="The call is hung up through the REST API and its capacity slot is released",
+        "timeout: no handshake answer or no session.created within CALL_SESSION_START_TIMEOUT_S; "
+        "runtime_not_available: a GPT-Live tenant's call, whose sideband this release does not "
+        "run yet; detail)",
+        response="The call is hung up through the REST API (the Live path for a Live call) and its "
+        "capacity slot is released",
         fixes=(
+            ("runtime_not_available", "the tenant has runtime: live; until GPT-Live sessions ship, "
+             "keep it on realtime (docs/tenants.md)"),
             ("sideband_404", "the call ended before the sideband connected: the caller hung "
              "up early, or accepting took too long (look at intake time)"),
             ("handshake_failed", "check websocket egress to OPENAI_REALTIME_URL; a proxy must "
