@@ -28,6 +28,7 @@ from actors.control import CallControl
 from actors.decision import Decision, Outcome
 from actors.errors import CallRefused
 from actors.handle import CallHandle
+from actors.live_session import run_live_session
 from actors.log import log_event
 from config.settings import Settings
 from config.source import TenantSource
@@ -60,6 +61,7 @@ class Supervisor:
         tls: ssl.SSLContext,
         capacity: Capacity | None = None,
         decisions: DecisionLedger | None = None,
+        run_live_session: SessionRunner = run_live_session,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -75,6 +77,7 @@ class Supervisor:
             admission=self,
             hooks=self,
             run_session=run_session,
+            run_live_session=run_live_session,
             tool_http=tool_http,
             tls=tls,
         )

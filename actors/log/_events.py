@@ -62,7 +62,25 @@ _EVENTS = (
         category="Webhook",
         cause="A verified webhook of a type callvisor does not handle",
         response="HTTP 200 `{\"ok\": true, \"ignored\": TYPE}`",
-        fixes=(("Unwanted deliveries", "subscribe the endpoint to realtime.call.incoming only"),),
+        fixes=(("Unwanted deliveries", "subscribe the endpoint to realtime.call.incoming and, "
+                "for GPT-Live tenants, live.transport.incoming only"),),
+    ),
+    Event(
+        code="webhook_runtime_ignored",
+        severity="INFO",
+        category="Webhook",
+        cause="An incoming-call webhook of the runtime the tenant does not use (`runtime`: the "
+        "webhook's, realtime or live; reason: tenant_runtime_realtime, tenant_runtime_live). "
+        "OpenAI may post one SIP call on both surfaces; only the tenant's runtime's webhook is "
+        "decided. A number no tenant owns counts as realtime. `sip_call_id` is the SIP Call-ID "
+        "both webhooks of the call carry",
+        response="HTTP 200 `{\"ok\": true, \"ignored\": TYPE, \"reason\": REASON}`; nothing is "
+        "sent to OpenAI and no slot is taken",
+        fixes=(
+            ("A call that rings out with only this line", "the project posts only the other "
+             "surface's webhook: subscribe it to the tenant's runtime's event "
+             "(live.transport.incoming for runtime live), or change the tenant's runtime"),
+        ),
     ),
     # -- tenant ----------------------------------------------------------------------------
     Event(
@@ -215,9 +233,14 @@ _EVENTS = (
         in_guide=True,
         cause="The call was accepted but its sideband websocket did not come up (reason: sideband_404 "
         "after the retries, handshake_rejected with the HTTP status, handshake_failed, tls_error, "
-        "timeout: no handshake answer or no session.created within CALL_SESSION_START_TIMEOUT_S; detail)",
-        response="The call is hung up through the REST API and its capacity slot is released",
+        "timeout: no handshake answer or no session.created within CALL_SESSION_START_TIMEOUT_S; "
+        "runtime_not_available: a GPT-Live tenant's call, whose sideband this release does not "
+        "run yet; detail)",
+        response="The call is hung up through the REST API (the Live path for a Live call) and its "
+        "capacity slot is released",
         fixes=(
+            ("runtime_not_available", "the tenant has runtime: live; until GPT-Live sessions ship, "
+             "keep it on realtime (docs/tenants.md)"),
             ("sideband_404", "the call ended before the sideband connected: the caller hung "
              "up early, or accepting took too long (look at intake time)"),
             ("handshake_failed", "check websocket egress to OPENAI_REALTIME_URL; a proxy must "

@@ -37,7 +37,10 @@ Pieces:
   certificate of a test CA (trustme); :meth:`PlatformTls.write_trust_bundle` writes the bundle
   to name in callvisor's ``SSL_CERT_FILE``, as a production trust store with a private CA.
 - REST: ``{base_url}/realtime/calls/{call_id}/accept|reject|hangup|refer``; the rules are in
-  ``supervisor/testing/_rest.py``'s docstring.  Sideband:
+  ``supervisor/testing/_rest.py``'s docstring.  GPT-Live: ``{base_url}/live/sessions/{session_id}/...``
+  with the same order, scripts and records (``RecordedRequest.runtime`` is ``live``) and Live's
+  body rules (``_live_rest``); :func:`live_incoming_event` builds ``live.transport.incoming`` (or
+  the deprecated ``live.call.incoming``) and :func:`sip_call_pair` both webhooks of one SIP call.  Sideband:
   ``{realtime_url}?call_id=...`` with ``Authorization: Bearer {api_key}``; it answers
   ``session.created``, records every client event, and (``auto_audio``) answers each
   ``response.create`` like a model that speaks.
@@ -59,7 +62,8 @@ Layout: this ``__init__`` is the face; the private modules below it never import
 websocket server, and ``_call``, each call's server side, with the event shapes of ``_shapes``
 and the hand-written frames of ``_frames``) share, handed to both;
 ``_platform`` is :class:`SimulatedPlatform`; ``_tls`` the test CA; ``_webhooks`` the signer;
-``_harness`` the in-process service and ``_driver`` its driver.
+``_harness`` the in-process service and ``_driver`` its driver; ``_live_rest`` and
+``_live_events`` the GPT-Live REST rules and webhooks.
 
 Tests never sleep to wait: ``wait_for_request``, ``wait_for_client_event``,
 ``SimulatedCall.wait_tool_output`` and friends block until the thing happened.  They do not
@@ -84,6 +88,11 @@ from ._harness import LogLines as LogLines
 from ._harness import LogTap as LogTap
 from ._harness import open_callvisor as open_callvisor
 from ._harness import settings_for as settings_for
+from ._live_events import LIVE_INCOMING as LIVE_INCOMING
+from ._live_events import LIVE_INCOMING_DEPRECATED as LIVE_INCOMING_DEPRECATED
+from ._live_events import live_incoming_event as live_incoming_event
+from ._live_events import sip_call_pair as sip_call_pair
+from ._live_rest import LIVE_PREFIX as LIVE_PREFIX
 from ._platform import PlatformUrls as PlatformUrls
 from ._platform import SimulatedPlatform as SimulatedPlatform
 from ._platform import open_platform as open_platform
@@ -106,6 +115,9 @@ __all__ = [
     "FRAME_PING",
     "FRAME_PONG",
     "FRAME_TEXT",
+    "LIVE_INCOMING",
+    "LIVE_INCOMING_DEPRECATED",
+    "LIVE_PREFIX",
     "Driver",
     "LogLines",
     "LogTap",
@@ -117,6 +129,7 @@ __all__ = [
     "SimulatedPlatform",
     "WebhookSigner",
     "incoming_call_event",
+    "live_incoming_event",
     "new_secret",
     "open_callvisor",
     "open_driver",
@@ -124,4 +137,5 @@ __all__ = [
     "place_call",
     "serve_platform",
     "settings_for",
+    "sip_call_pair",
 ]

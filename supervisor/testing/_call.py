@@ -51,8 +51,12 @@ class SimulatedCall:
     ``trio.fail_after`` in tests.
     """
 
-    def __init__(self, call_id: str, state: PlatformState[SimulatedCall]) -> None:
+    def __init__(
+        self, call_id: str, state: PlatformState[SimulatedCall], *, runtime: str = "realtime"
+    ) -> None:
         self.call_id = call_id
+        #: The surface of the call's webhook, ``realtime`` or ``live``: its REST paths know it.
+        self.runtime = runtime
         #: ``"incoming"``, ``"accepted"`` or ``"ended"``.
         self.state = "incoming"
         #: Why the call ended: rejected, hangup, refer, gone, caller_hangup, closed.
@@ -394,10 +398,10 @@ class SimulatedCall:
             return
 
 
-def expect_call(state: PlatformState[SimulatedCall], call_id: str) -> SimulatedCall:
-    """The call ``call_id``, made known (as its webhook would) if it was not."""
+def expect_call(state: PlatformState[SimulatedCall], call_id: str, *, runtime: str = "realtime") -> SimulatedCall:
+    """The call ``call_id``, made known (as its ``runtime``'s webhook would) if it was not."""
     call = state.calls.get(call_id)
     if call is None:
-        call = state.calls[call_id] = SimulatedCall(call_id, state)
+        call = state.calls[call_id] = SimulatedCall(call_id, state, runtime=runtime)
         state.changes.notify()
     return call

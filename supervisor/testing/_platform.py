@@ -132,9 +132,13 @@ class SimulatedPlatform:
         """Every call the platform knows, by call_id (a read-only view)."""
         return MappingProxyType(self._state.calls)
 
-    def expect_call(self, call_id: str) -> SimulatedCall:
-        """Make the call known (as a webhook does): it can now be accepted or rejected."""
-        return expect_call(self._state, call_id)
+    def expect_call(self, call_id: str, *, runtime: str = "realtime") -> SimulatedCall:
+        """Make the call known (as a webhook does): it can now be accepted or rejected on the
+        REST paths of its ``runtime`` (``realtime``: ``/realtime/calls``, ``live``:
+        ``/live/sessions``)."""
+        if runtime not in ("realtime", "live"):
+            raise ValueError(f"unknown runtime {runtime!r}; expected realtime or live")
+        return expect_call(self._state, call_id, runtime=runtime)
 
     def call(self, call_id: str) -> SimulatedCall:
         """The call ``call_id``; KeyError if the platform never heard of it."""

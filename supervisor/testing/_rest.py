@@ -1,7 +1,9 @@
 """The simulated platform's REST half (private; see supervisor.testing).
 
-``POST /v1/realtime/calls/{call_id}/{accept|reject|hangup|refer}`` served by hypercorn from a
-small QuartTrio app (:func:`~supervisor.json_app.create_json_app`).  A request is answered in this order:
+``POST /v1/realtime/calls/{call_id}/{accept|reject|hangup|refer}`` (and the GPT-Live paths
+``/v1/live/sessions/{session_id}/...``, whose bodies ``_live_rest`` checks) served by hypercorn
+from a small QuartTrio app (:func:`~supervisor.json_app.create_json_app`).  A request is answered
+in this order:
 
 1. recorded (every request, whatever its fate);
 2. 401 ``invalid_api_key`` unless ``Authorization: Bearer <api_key>``;
@@ -10,8 +12,8 @@ small QuartTrio app (:func:`~supervisor.json_app.create_json_app`).  A request i
 5. the first matching scripted drop closes the client's connection with no answer at all (a
    TCP reset when ``abrupt``); the request has no effect on the call;
 6. 404 ``call_not_found`` for a call the platform never heard of, or one that ended;
-7. 400 for a body OpenAI would refuse (accept without ``"type": "realtime"``, refer without
-   ``target_uri``, a non-integer reject ``status_code``);
+7. 400 for a body OpenAI would refuse (Realtime: accept without ``"type": "realtime"``, refer
+   without ``target_uri``, a non-integer reject ``status_code``; Live: see ``_live_rest``);
 8. 200 with an empty body, and the call's state moves on.
 
 ==========  ===================  ====================================================
@@ -48,16 +50,13 @@ from quart_trio import QuartTrio
 from ..http_server import hypercorn_config, install
 from ..json_app import create_json_app
 from ._call import SimulatedCall, expect_call
+from ._live_rest import LIVE_PREFIX, live_refusal
+from ._live_rest import api_error as _error
 from ._state import CALL_ACTIONS, PlatformState, RecordedRequest
 
 _PREFIX = "/v1/realtime/calls/"
 #: What :func:`answer` returns as the status of a scripted drop: no answer (a reset if abrupt).
 NO_ANSWER, RESET = 0, -1
-
-def _error(
-    code: str, message: str, *, param: str | None = None, kind: str = "invalid_request_error"
-) -> dict[str, Any]:
-    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
 async def answer(
@@ -67,8 +66,12 @@ async def answer(
     raw_body: bytes,
     headers: dict[str, str],
     client: str = "",
+    runtime: str = "realtime",
 ) -> tuple[int, dict[str, Any] | None]:
-    """Status and JSON body for one call-control request (order in the module docstring)."""
+    """Status and JSON body for one call-control request (order in the module docstring).
+
+    ``runtime`` ``live``: a request on the GPT-Live paths, whose bodies ``_live_rest`` checks.
+    """
     try:
         parsed = json.loads(raw_body) if raw_body else None
     except ValueError:
@@ -82,6 +85,7 @@ async def answer(
             headers=headers,
             at=trio.current_time(),
             client=client,
+            runtime=runtime,
         )
     )
     if headers.get("authorization") != f"Bearer {state.api_key}":
@@ -95,26 +99,22 @@ async def answer(
 
     call = state.calls.get(call_id)
     if call is None and state.accept_unknown_calls:
-        call = expect_call(state, call_id)
+        call = expect_call(state, call_id, runtime=runtime)
     allowed = ("accepted",) if action == "refer" else ("incoming", "accepted")
-    if call is None or call.state not in allowed:
+    if call is None or call.runtime != runtime or call.state not in allowed:
+        if runtime == "live":
+            return 404, _error("session_not_found", f"No session found with id '{call_id}'.")
         return 404, _error("call_not_found", f"No call found with id '{call_id}'.")
     if raw_body and body is None:
         return 400, _error("invalid_json", "The body is not a JSON object.")
     body = body or {}
+    refusal = live_refusal(action, body) if runtime == "live" else _realtime_refusal(action, body)
+    if refusal is not None:
+        return 400, refusal
 
     if action == "accept":
-        if body.get("type") != "realtime":
-            return 400, _error(
-                "missing_required_parameter", "Missing required parameter: 'type'.", param="type"
-            )
         call._accept(body)
     elif action == "reject":
-        status_code = body.get("status_code", 603)
-        if type(status_code) is not int:
-            return 400, _error(
-                "invalid_type", "status_code must be an integer.", param="status_code"
-            )
         call._end("rejected")
     elif action == "hangup":
         call._end("hangup")
@@ -122,20 +122,30 @@ async def answer(
             partial(call._close_after, 0.0, "hangup"), name=f"platform:hangup:{call_id}"
         )
     else:
-        target = body.get("target_uri")
-        if not isinstance(target, str) or not target:
-            return 400, _error(
-                "missing_required_parameter",
-                "Missing required parameter: 'target_uri'.",
-                param="target_uri",
-            )
-        call.refer_target = target
+        call.refer_target = body["target_uri"]
         if state.refer_closes_after_s is not None:
             state.spawn(
                 partial(call._close_after, state.refer_closes_after_s, "refer"),
                 name=f"platform:refer:{call_id}",
             )
     return 200, None
+
+
+def _realtime_refusal(action: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The 400 body OpenAI would answer a Realtime ``action`` with ``body``, or None."""
+    if action == "accept" and body.get("type") != "realtime":
+        return _error("missing_required_parameter", "Missing required parameter: 'type'.", param="type")
+    if action == "reject" and type(body.get("status_code", 603)) is not int:
+        return _error("invalid_type", "status_code must be an integer.", param="status_code")
+    if action == "refer":
+        target = body.get("target_uri")
+        if not isinstance(target, str) or not target:
+            return _error(
+                "missing_required_parameter",
+                "Missing required parameter: 'target_uri'.",
+                param="target_uri",
+            )
+    return None
 
 
 def create_call_control_app(state: PlatformState[SimulatedCall]) -> QuartTrio:
@@ -145,6 +155,13 @@ def create_call_control_app(state: PlatformState[SimulatedCall]) -> QuartTrio:
 
     @app.post(f"{_PREFIX}<call_id>/<action>")
     async def call_control(call_id: str, action: str) -> Response:
+        return await _serve(call_id, action, "realtime")
+
+    @app.post(f"{LIVE_PREFIX}<session_id>/<action>")
+    async def live_call_control(session_id: str, action: str) -> Response:
+        return await _serve(session_id, action, "live")
+
+    async def _serve(call_id: str, action: str, runtime: str) -> Response:
         raw_body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
         if action not in CALL_ACTIONS:
             return _no_route()
@@ -156,7 +173,7 @@ def create_call_control_app(state: PlatformState[SimulatedCall]) -> QuartTrio:
         client = f"{peer[0]}:{peer[1]}" if peer else ""
         # As OpenAI would, the platform finishes what it was asked even if the client gives up.
         with trio.CancelScope(shield=True):
-            status, payload = await answer(state, action, call_id, raw_body, headers, client)
+            status, payload = await answer(state, action, call_id, raw_body, headers, client, runtime)
         if status in (NO_ANSWER, RESET):
             await _drop(state, client, reset=status == RESET)
         return _respond(status, payload)

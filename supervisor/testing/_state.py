@@ -59,6 +59,8 @@ class RecordedRequest:
     at: float
     #: The client's ``host:port``: one per connection, so a kept-alive connection's requests share it.
     client: str = ""
+    #: ``realtime`` (``/v1/realtime/calls/...``) or ``live`` (``/v1/live/sessions/...``).
+    runtime: str = "realtime"
 
 
 @define(kw_only=True)
