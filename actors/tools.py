@@ -28,6 +28,7 @@ from config.models import EndCallTool, HttpTool, ToolSpec, TransferCallTool
 
 from .errors import ResponseTooLarge, ToolArgsParseError, ToolExecutionError, ToolNotFoundError
 from .sideband import excerpt
+from .tls import describe_tls_failure, tls_failure
 from .transport import MAX_RESPONSE_BYTES_EXTENSION, TrioTransport
 
 #: A tool whose work the session does after the model has answered: hang up or transfer.
@@ -193,6 +194,11 @@ async def _post(
     except ResponseTooLarge as exc:
         raise too_large from exc
     except httpx2.HTTPError as exc:
+        if (tls := tls_failure(exc)) is not None:
+            raise ToolExecutionError(
+                f"{tool.name}: TLS with the tool's host failed", reason="tool_tls_error",
+                context={**context, "tls_reason": describe_tls_failure(tls)},
+            ) from exc
         raise ToolExecutionError(
             f"{tool.name} could not be reached", reason="tool_unreachable",
             context={**context, "cause_type": type(exc).__name__},

@@ -14,7 +14,7 @@ SIDEBAND_EVENTS = (
         category="Tools",
         cause="A tool call from the model failed (error_type ToolNotFoundError / "
         "ToolArgsParseError / ToolExecutionError; reason tool_not_found, tool_args_invalid, "
-        "tool_args_too_large, tool_timeout, tool_http_error, tool_unreachable, "
+        "tool_args_too_large, tool_timeout, tool_http_error, tool_unreachable, tool_tls_error, "
         "tool_response_too_large)",
         response="The model receives an error output and the call continues",
         fixes=(
@@ -26,7 +26,10 @@ SIDEBAND_EVENTS = (
              "(context.arguments_chars); refused before any tool ran"),
             ("tool_http_error / tool_timeout", "check the tenant's tool endpoint"),
             ("tool_unreachable", "context.cause_type ConnectError: DNS or egress to the tool's "
-             "host, or its certificate does not verify against SSL_CERT_FILE"),
+             "host"),
+            ("tool_tls_error", "the tool's certificate does not verify (context.tls_reason): its "
+             "CA must be in SSL_CERT_FILE (or the system store), and the URL's host in the "
+             "certificate"),
         ),
     ),
     Event(
