@@ -128,6 +128,11 @@ class Metrics:
             ["tool", "outcome"],
             registry=registry,
         )
+        self.draining = Gauge(
+            "callvisor_draining",
+            "1 from the start of a drain until the process exits, else 0.",
+            registry=registry,
+        )
         self.capacity_in_use = Gauge(
             "callvisor_capacity_in_use",
             "Call slots taken.",

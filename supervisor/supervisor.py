@@ -192,6 +192,7 @@ class Supervisor:
         for tenant_id in self._gauge_tenants:
             self.metrics.calls_active.labels(tenant_id=tenant_id).set(by_tenant.get(tenant_id, 0))
         self.metrics.capacity_in_use.labels(scope="global").set(self.capacity.in_use)
+        self.metrics.draining.set(1 if self.draining else 0)
 
     def snapshot(self) -> dict[str, Any]:
         """The supervisor's own fields for ``GET /actors`` (the operator app adds the calls)."""
