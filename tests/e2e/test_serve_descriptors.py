@@ -74,6 +74,8 @@ async def test_descriptor_exhaustion_is_logged_sparingly_and_service_resumes_whe
             assert 1 <= len(exhausted) <= 2  # one line, and one more only if 10 s passed
             assert exhausted[0]["errno"] == "EMFILE"
             assert not any("Traceback" in line or "accept returned" in line for line in service.raw)
-            await platform.call("rtc_after_emfile").caller_hangup()
-            with trio.fail_after(15):
+            with trio.fail_after(30):  # hang up once the sideband is up: before, the call would
+                await service.wait_for("call_session_started", call_id="rtc_after_emfile")
+                await platform.call("rtc_after_emfile").wait_connected()  # end by its start timeout
+                await platform.call("rtc_after_emfile").caller_hangup()
                 await service.wait_for("call_ended", call_id="rtc_after_emfile")
