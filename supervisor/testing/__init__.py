@@ -84,6 +84,7 @@ from ._harness import LogLines as LogLines
 from ._harness import LogTap as LogTap
 from ._harness import open_callvisor as open_callvisor
 from ._harness import settings_for as settings_for
+from ._live_session import SimulatedLiveSession as SimulatedLiveSession
 from ._platform import PlatformUrls as PlatformUrls
 from ._platform import SimulatedPlatform as SimulatedPlatform
 from ._platform import open_platform as open_platform
@@ -114,6 +115,7 @@ __all__ = [
     "RecordedHandshake",
     "RecordedRequest",
     "SimulatedCall",
+    "SimulatedLiveSession",
     "SimulatedPlatform",
     "WebhookSigner",
     "incoming_call_event",
