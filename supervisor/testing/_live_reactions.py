@@ -238,7 +238,7 @@ async def _session_close(
 ) -> None:
     # In the platform's nursery: the close waits for this very connection to finish.
     session._state.spawn(
-        partial(session.close, "close_requested", ended_by="session_close"),
+        partial(session._close, "close_requested", "session_close", event.get("event_id")),
         name=f"live:{session.session_id}:close",
     )
 

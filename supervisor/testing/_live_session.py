@@ -220,9 +220,13 @@ class SimulatedLiveSession:
             raise ValueError(
                 f"unknown close reason {reason!r}; expected one of {', '.join(CLOSE_REASONS)}"
             )
+        await self._close(reason, ended_by, None)
+
+    async def _close(self, reason: str, ended_by: str, client_event_id: object) -> None:
         self._end(ended_by)
         self.closed_reason = reason
-        event = shapes.session_closed(reason, self._session, trio.current_time() - self._started_at)
+        elapsed_s = trio.current_time() - self._started_at
+        event = shapes.session_closed(reason, self._session, elapsed_s, client_event_id)
         for conn in list(self._live):
             with trio.move_on_after(CLOSE_GRACE_S):
                 with contextlib.suppress(trio_websocket.ConnectionClosed):

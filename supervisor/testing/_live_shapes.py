@@ -192,7 +192,6 @@ def function_call_events(
             "type": "response.function_call_arguments.done",
             "output_index": index,
             "item_id": item_id,
-            "name": name,
             "arguments": arguments,
         },
         {
