@@ -44,6 +44,17 @@ Pieces:
   ``{realtime_url}?call_id=...`` with ``Authorization: Bearer {api_key}``; it answers
   ``session.created``, records every client event, and (``auto_audio``) answers each
   ``response.create`` like a model that speaks.
+- GPT-Live: ``{live_url}/sessions/{session_id}/attach`` (``live_url`` is ``.../v1/live`` on
+  the Realtime sideband's port), same key, 404 unless the session was accepted.
+  ``platform.expect_live_session(id, accepted=body)`` makes a session known, and accepted as
+  the Live REST accept leaves it; :class:`SimulatedLiveSession` answers the Live client events
+  in the openai SDK's shapes (``session.started`` first, acks, ``session.updated``, errors),
+  scripts Responses-delegation function calls nested in ``response.event``
+  (``function_call``, ``wait_tool_output``), speaks (``play_audio``: reflected
+  ``session.output_audio.delta`` frames of ``audio_frame_ms``, 20 ms, paced on the trio
+  clock; ``reflect_audio`` adds the caller's frames), ends with ``session.closed`` and a
+  reason (``close``, ``caller_hangup``; a close handshake only with ``graceful_close=true``)
+  or drops TCP without it (``abort``), and sends hostile text and frames.
 - A hostile sideband: :class:`SimulatedCall` sends any text or binary frame (``send_text``), a
   frame of a given size (``send_sized``), hand-written frames RFC 6455 forbids (``send_frame``
   with the ``FRAME_*`` opcodes, reserved ones and bits too), a close frame with any code, even
@@ -61,6 +72,9 @@ Layout: this ``__init__`` is the face; the private modules below it never import
 ``_state`` holds what the REST half (``_rest``) and the sideband half (``_sideband``, the
 websocket server, and ``_call``, each call's server side, with the event shapes of ``_shapes``
 and the hand-written frames of ``_frames``) share, handed to both;
+the Live attach (``_live_sideband``, routed by path from ``_sideband``) with each session's
+server side (``_live_session``), its answers to client events (``_live_reactions``) and its
+event shapes (``_live_shapes``); ``_live_platform`` is the Live half of the platform's face;
 ``_platform`` is :class:`SimulatedPlatform`; ``_tls`` the test CA; ``_webhooks`` the signer;
 ``_harness`` the in-process service and ``_driver`` its driver; ``_live_rest`` and
 ``_live_events`` the GPT-Live REST rules and webhooks.
@@ -93,6 +107,7 @@ from ._live_events import LIVE_INCOMING_DEPRECATED as LIVE_INCOMING_DEPRECATED
 from ._live_events import live_incoming_event as live_incoming_event
 from ._live_events import sip_call_pair as sip_call_pair
 from ._live_rest import LIVE_PREFIX as LIVE_PREFIX
+from ._live_session import SimulatedLiveSession as SimulatedLiveSession
 from ._platform import PlatformUrls as PlatformUrls
 from ._platform import SimulatedPlatform as SimulatedPlatform
 from ._platform import open_platform as open_platform
@@ -126,6 +141,7 @@ __all__ = [
     "RecordedHandshake",
     "RecordedRequest",
     "SimulatedCall",
+    "SimulatedLiveSession",
     "SimulatedPlatform",
     "WebhookSigner",
     "incoming_call_event",

@@ -13,6 +13,7 @@ import trio
 from attrs import frozen
 
 from ._call import SimulatedCall, expect_call
+from ._live_platform import LiveSurface
 from ._rest import serve_call_control
 from ._sideband import serve_sideband
 from ._state import CALL_ACTIONS, PlatformState, RecordedHandshake, RecordedRequest, Script
@@ -27,10 +28,15 @@ class PlatformUrls:
     base_url: str
     #: ``ws://127.0.0.1:PORT/v1/realtime`` (``wss`` with TLS): add ``?call_id=...``.
     realtime_url: str
+    #: ``ws://127.0.0.1:PORT/v1/live`` (same port): add ``/sessions/{session_id}/attach``.
+    live_url: str = ""
 
 
-class SimulatedPlatform:
-    """OpenAI's side of SIP calls: call control over REST, and the sideband websocket."""
+class SimulatedPlatform(LiveSurface):
+    """OpenAI's side of SIP calls: call control over REST, and the sideband websocket.
+
+    The GPT-Live sessions and their knobs come from :class:`~._live_platform.LiveSurface`.
+    """
 
     def __init__(
         self, *, api_key: str | None = None, tls: PlatformTls | bool = False, record: bool = True
@@ -125,6 +131,10 @@ class SimulatedPlatform:
     def realtime_url(self) -> str:
         return self._served().realtime_url
 
+    @property
+    def live_url(self) -> str:
+        return self._served().live_url
+
     # -- calls ----------------------------------------------------------------------------
 
     @property
@@ -155,8 +165,9 @@ class SimulatedPlatform:
         self.expect_call(call_id)._end("gone")
 
     def open_sidebands(self) -> int:
-        """How many sideband connections are live right now, over all calls."""
-        return sum(call.live_connections for call in self._state.calls.values())
+        """How many sideband connections are live right now, over all calls and Live sessions."""
+        calls = sum(call.live_connections for call in self._state.calls.values())
+        return calls + sum(session.live_connections for session in self.live_sessions.values())
 
     async def wait_sidebands_closed(self) -> None:
         """Block until no sideband connection is live (the server side has finished too)."""
@@ -293,8 +304,9 @@ class SimulatedPlatform:
                 ws_port = await nursery.start(serve_sideband, state, host)
                 ws_scheme = "ws" if state.tls is None else "wss"
                 ws_host = f"[{host}]" if ":" in host else host  # an IPv6 address, as in a URL
+                ws_base = f"{ws_scheme}://{ws_host}:{ws_port}/v1"
                 self._urls = PlatformUrls(
-                    base_url=f"{http_url}/v1", realtime_url=f"{ws_scheme}://{ws_host}:{ws_port}/v1/realtime"
+                    base_url=f"{http_url}/v1", realtime_url=f"{ws_base}/realtime", live_url=f"{ws_base}/live"
                 )
                 task_status.started(self._urls)
         finally:

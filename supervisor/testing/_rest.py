@@ -52,6 +52,7 @@ from ..json_app import create_json_app
 from ._call import SimulatedCall, expect_call
 from ._live_rest import LIVE_PREFIX, live_refusal
 from ._live_rest import api_error as _error
+from ._live_session import expect_live_session
 from ._state import CALL_ACTIONS, PlatformState, RecordedRequest
 
 _PREFIX = "/v1/realtime/calls/"
@@ -112,6 +113,8 @@ async def answer(
     if refusal is not None:
         return 400, refusal
 
+    if runtime == "live":
+        _live_session_follows(state, action, call_id, body)
     if action == "accept":
         call._accept(body)
     elif action == "reject":
@@ -129,6 +132,23 @@ async def answer(
                 name=f"platform:refer:{call_id}",
             )
     return 200, None
+
+
+def _live_session_follows(
+    state: PlatformState[SimulatedCall], action: str, session_id: str, body: dict[str, Any]
+) -> None:
+    """The Live sideband's session does what the REST request did: an accept admits attaches,
+    a reject ends it, a hangup closes its sideband with ``session.closed`` (``close_requested``)."""
+    session = expect_live_session(state, session_id)
+    if action == "accept":
+        session._accept(body)
+    elif action == "reject":
+        session._end("rejected")
+    elif action == "hangup":
+        state.spawn(
+            partial(session.close, "close_requested", ended_by="hangup"),
+            name=f"platform:live-hangup:{session_id}",
+        )
 
 
 def _realtime_refusal(action: str, body: dict[str, Any]) -> dict[str, Any] | None:

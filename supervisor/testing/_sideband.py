@@ -20,6 +20,8 @@ import trio_websocket
 from wsproto.utilities import LocalProtocolError
 
 from ._call import CLOSE_GRACE_S, SimulatedCall, _Connection, _error_event, new_id
+from ._live_session import SimulatedLiveSession
+from ._live_sideband import admit_live, converse_live, is_live_path
 from ._state import PlatformState
 
 #: How long the platform waits for a websocket (or TLS) handshake.
@@ -89,7 +91,8 @@ async def _serve_connection(
     """The websocket on ``stream``: handshake, conversation, then a bounded close."""
     with trio.CancelScope() as bounded:
         async with trio.open_nursery() as nursery:  # trio-websocket's reader task
-            call, ws = None, None
+            call: SimulatedCall | SimulatedLiveSession | None = None
+            ws = None
             with (
                 trio.move_on_after(HANDSHAKE_TIMEOUT_S),
                 contextlib.suppress(trio_websocket.ConnectionClosed),
@@ -97,7 +100,10 @@ async def _serve_connection(
                 request = await trio_websocket.wrap_server_stream(
                     nursery, stream, max_message_size=MAX_MESSAGE_BYTES
                 )
-                call = await _admit(state, request, resumed)
+                if is_live_path(request.path):  # GPT-Live's attach (_live_sideband)
+                    call = await admit_live(state, request, resumed)
+                else:
+                    call = await _admit(state, request, resumed)
                 if call is not None:
                     ws = await request.accept()
             if call is None or ws is None:
@@ -108,7 +114,12 @@ async def _serve_connection(
                 async with trio.open_nursery() as replies:
                     conn = _Connection(ws, tcp, replies)
                     with contextlib.suppress(trio_websocket.ConnectionClosed):
-                        await (_stay_silent(call, conn) if silent else _converse(call, conn))
+                        if silent:
+                            await _stay_silent(call, conn)
+                        elif isinstance(call, SimulatedLiveSession):
+                            await converse_live(call, conn)
+                        else:
+                            await _converse(call, conn)
                     replies.cancel_scope.cancel()
             finally:
                 if conn in call._live:
@@ -149,7 +160,7 @@ async def _converse(call: SimulatedCall, conn: _Connection) -> None:
         await call._react(conn, event)
 
 
-async def _stay_silent(call: SimulatedCall, conn: _Connection) -> None:
+async def _stay_silent(call: SimulatedCall | SimulatedLiveSession, conn: _Connection) -> None:
     """Until the connection closes: record what the client sends, never send anything."""
     call._attach(conn)
     while True:

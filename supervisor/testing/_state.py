@@ -148,6 +148,12 @@ class PlatformState(Generic[CallT]):
         self.on_attached: Callable[[CallT], None] | None = None
         self.on_client_event: Callable[[CallT, dict[str, Any]], None] | None = None
         self.calls: dict[str, CallT] = {}
+        #: GPT-Live sessions by session_id: ``_live_session.SimulatedLiveSession``, typed loosely
+        #: because that module imports this one; use its ``live_session`` / ``expect_live_session``.
+        self.live_sessions: dict[str, Any] = {}
+        #: Live sidebands: reflect the caller's audio continuously, in frames of ``audio_frame_ms``.
+        self.reflect_audio = False
+        self.audio_frame_ms = 20
         self.requests: list[RecordedRequest] = []
         self.handshakes: list[RecordedHandshake] = []
         #: The REST half's open client connections by the client's ``host:port`` (for ``drop``).
