@@ -3,6 +3,7 @@
 #   make test    lint, types, import layers, tests (creates .venv first)
 #   make demo    run the simulated-platform demo
 #   make bench   run the benchmarks
+#   make soak    run the soak (about 10 minutes): the service at capacity, watched for growth
 #   make docs    regenerate docs/troubleshooting.md (from actors/log/_events.py) and README's settings table
 #   make clean   remove the venv and caches
 
@@ -13,7 +14,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
 .DELETE_ON_ERROR:
-.PHONY: venv test demo bench docs clean
+.PHONY: venv test demo bench soak docs clean
 
 venv: $(STAMP)
 
@@ -42,6 +43,14 @@ $(BENCH_STAMP): $(STAMP)
 # `make bench BENCH_ARGS=--quick` is a smoke run of a few minutes.
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# About 10 minutes: `callvisor serve` at capacity (SOAK_CAPACITY, default 50 slots) for SOAK_SECONDS,
+# failing when RSS, descriptors, tasks or slots grow after the warm-up or anything is left at the
+# end; writes docs/benchmarks/soak.json, soak.png and the Soak section of docs/benchmarks.md.
+# `make soak SOAK_SECONDS=120` is a short one; SOAK_ARGS=--tracemalloc diffs the allocations too.
+SOAK_SECONDS ?= 600
+soak: $(BENCH_STAMP)
+	SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 # Written to a temporary file first so that a failed rendering leaves the page as it was.
 docs: venv

@@ -1,0 +1,116 @@
+"""The Soak section of docs/benchmarks.md, rendered from docs/benchmarks/soak.json (``make soak``).
+
+:func:`bench.doc.render` includes it whenever soak.json exists, so that ``make bench`` and
+``python -m bench render`` keep it; the soak re-renders the page after its run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SOAK_FIGURE = "soak.png"
+MIB = 1024 * 1024
+
+
+def _n(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _trend_rows(trends: dict[str, Any]) -> list[str]:
+    rows = ["| under load, after the warm-up | first | last | max | slope per minute | drift (last third - first third, medians) |", "|---|---:|---:|---:|---:|---:|"]
+    scales = {"rss": ("RSS (MiB)", MIB)}
+    for key, trend in trends.items():
+        label, scale = scales.get(key, (key, 1))
+        cells = [trend.get(k) for k in ("first", "last", "max", "slope_per_min", "drift")]
+        shown = [_n(None if v is None else v / scale, 3 if key == "rss" else 2) for v in cells]
+        rows.append(f"| {label} | {' | '.join(shown)} |")
+    return rows
+
+
+def _idle_rows(result: dict[str, Any]) -> list[str]:
+    rows = ["| idle | at the start | baseline (after the warm-up) | end |", "|---|---:|---:|---:|"]
+    keys = (("rss", "RSS (MiB)"), ("fds", "open descriptors"), ("tasks", "trio tasks"), ("calls", "live calls"),
+            ("capacity_used", "slots held"), ("sidebands", "sidebands open at the platform"))
+    for key, label in keys:
+        cells = []
+        for name in ("idle_start", "baseline", "end"):
+            value = (result.get(name) or {}).get(key)
+            cells.append(_n(value / MIB, 2) if key == "rss" and value is not None else _n(value))
+        rows.append(f"| {label} | {' | '.join(cells)} |")
+    return rows
+
+
+def soak_section(result: dict[str, Any] | None) -> list[str]:
+    if not result:
+        return []
+    s = result["settings"]
+    load = result["load"]
+    verdict = result["verdict"]
+    machine = result.get("machine") or {}
+    foreign = result.get("foreign_load") or {}
+    outcomes = load["outcomes"]
+    webhooks = {k.split(":", 1)[1]: v for k, v in outcomes.items() if k.startswith("webhook:")}
+    out = [
+        "## Soak",
+        "",
+        "<!-- From docs/benchmarks/soak.json, written by `make soak` (python -m bench.soak); edit bench/soak_doc.py. -->",
+        "",
+        f"Measured {machine.get('date')}: `callvisor serve` (a process of its own, over TLS to the simulated",
+        f"platform) held at `MAX_CONCURRENT_CALLS={s['capacity']}` for {_n(s['seconds'], 0)} s, the first "
+        f"{_n(s['warmup_s'], 0)} s a warm-up, sampled every {_n(s['interval_s'], 0)} s. **{'Passed' if verdict['ok'] else 'FAILED'}**"
+        f" ({sum(c['ok'] for c in verdict['checks'])} of {len(verdict['checks'])} checks).",
+        f"The machine was shared: other processes kept {_n(foreign.get('mean_cores'), 2)} cores busy on average"
+        f" (peak {_n(foreign.get('max_cores'), 2)}) of its {machine.get('cores')}; the figures that matter here are",
+        "growth and what is left, not throughput.",
+        "",
+        f"![soak](benchmarks/{SOAK_FIGURE})",
+        "",
+        f"Load: {_n(load['placed'])} calls placed, kept at capacity (one call a second more is offered when the slots",
+        f"are full); webhook answers {', '.join(f'{k} {_n(v)}' for k, v in sorted(webhooks.items()))};",
+        f"{_n(outcomes.get('duplicate_sent:same_id', 0))} duplicates under the same webhook-id and "
+        f"{_n(outcomes.get('duplicate_sent:new_id', 0))} under a new one; {_n(outcomes.get('redelivered', 0))} redeliveries after a 503;",
+        f"{_n(outcomes.get('tool_calls', 0))} http tool calls (round trip p50 {_n(load['tool_round_trip'].get('p50_ms'))} ms,"
+        f" p99 {_n(load['tool_round_trip'].get('p99_ms'))} ms); endings {', '.join(f'{k} {_n(v)}' for k, v in load['endings'].items())}.",
+        f"Blips: {len(load['blips'])} bursts of failing accepts at the simulated platform ("
+        + ", ".join(f"{b['kind']} x{b['accepts']} at {_n(b['t'], 0)} s" for b in load["blips"])
+        + "). The tenants come from a file, read once at start (no reload), so a tenant-store outage cannot be",
+        "staged without MongoDB; the blips hit the other store a call's decision waits on, OpenAI's call control, which",
+        "callvisor answers with a 503 that OpenAI (here the soak) redelivers.",
+        "",
+        f"The dedup ledgers were bounded at {_n(s['ledger_entries'])} entries each in the child (`bench/soak_child.py`; production:",
+        f"100,000), so that they are full within the warm-up: by its end the soak had settled {_n(load['ledger_webhook_ids'])} webhook-ids",
+        f"and {_n(load['ledger_call_ids'])} call_ids in all. At the production bound they fill in hours at this rate and take",
+        "their documented ceiling (docs/operations.md); any growth left after the warm-up here is not theirs.",
+        "",
+        *_trend_rows(verdict["trends"]),
+        "",
+        *_idle_rows(result),
+        "",
+        "| check | measured | limit | |",
+        "|---|---:|---:|---|",
+    ]
+    for check in verdict["checks"]:
+        relation = ">=" if check["at_least"] else "<="
+        out.append(f"| {check['check']} | {_n(check['value'], 3)} | {relation} {_n(check['limit'])} | {'ok' if check['ok'] else '**failed**'} |")
+    end_connections = (result.get("end") or {}).get("connections") or {}
+    out += [
+        "",
+        "The end's TCP sockets by role: " + (", ".join(f"{k} {v}" for k, v in end_connections.items()) or "none") + ".",
+        "",
+    ]
+    growth = result.get("memory_growth")
+    if growth:
+        out += [
+            f"tracemalloc (`--tracemalloc`), baseline to end: traced {_n(growth['traced_bytes_baseline'] / MIB, 2)} MiB ->"
+            f" {_n(growth['traced_bytes_end'] / MIB, 2)} MiB; the lines that grew most:",
+            "",
+            "| where | bytes | blocks |",
+            "|---|---:|---:|",
+            *[f"| `{row['where']}` | {row['size_diff']:+,} | {row['count_diff']:+,} |" for row in growth["top"][:10]],
+            "",
+        ]
+    return out
