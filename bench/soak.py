@@ -11,8 +11,9 @@ lowers the dedup ledgers' bound so that they are full within the warm-up) agains
 OpenAI platform over TLS, served by this process beside the load (:mod:`bench.soak_load`).  The
 run goes:
 
-1. an idle sample; then load for ``--warmup`` seconds (the ledgers fill, pools and caches grow
-   to their working size);
+1. an idle sample; then load for ``--warmup`` seconds at least (the ledgers fill, pools and
+   caches grow to their working size) and until the child's first full garbage collection
+   (``--max-warmup`` at most), after which the memory the calls left in cycles is reused;
 2. a **quiesce**: no new calls, every call ends, the load's connections close; the idle sample
    taken then is the **baseline**;
 3. load until ``--seconds`` from the start, sampled every ``--interval`` seconds;
@@ -56,6 +57,8 @@ from bench.sysinfo import machine, raise_fd_limit
 from supervisor.testing import WebhookSigner, serve_platform
 
 QUIESCE_TIMEOUT_S = 60.0
+#: Load kept on after the warm-up's full garbage collection, before the baseline.
+GC_MARGIN_S = 20.0
 SETTLE_S = 2.0
 #: How long a quiesce waits for the server side of the connections the load closed to go
 #: (hypercorn's keep-alive timeout is 30 s).
@@ -70,6 +73,7 @@ BROKEN_TENANT = "initech"
 class Options:
     seconds: float
     warmup_s: float
+    max_warmup_s: float
     capacity: int
     interval_s: float
     ledger_entries: int
@@ -155,13 +159,31 @@ class Soak:
             work.start_soon(self._run_sampler)
             load.placing = True
             await trio.sleep(opts.warmup_s)
+            await self._until_full_collection()
             baseline = await self._quiesce("baseline")
             self.phase = "load"
             load.placing = True
             await trio.sleep_until(self.started + opts.seconds)
             end = await self._quiesce("end")
             work.cancel_scope.cancel()
-        return {"idle_start": idle, "baseline": baseline, "end": end}
+        return {"idle_start": idle, "baseline": baseline, "end": end, "warmup_ended_s": baseline["t"] - baseline["quiesce_s"]}
+
+    async def _until_full_collection(self) -> None:
+        """Go on with the warm-up until the child's garbage collector has run a full collection
+        (plus ``GC_MARGIN_S``), at most until ``max_warmup_s``.
+
+        ``callvisor serve`` runs one at most every 600 young collections, some five minutes
+        (supervisor/service.py): until then whatever the calls left in cycles accumulates, and
+        RSS climbs to its working size; after it that memory is reused.
+        """
+        first = next((s["gc_full"] for s in self.samples if s.get("gc_full") is not None), None)
+        deadline = self.started + self.opts.max_warmup_s
+        while trio.current_time() < deadline:
+            latest = next((s["gc_full"] for s in reversed(self.samples) if s.get("gc_full") is not None), None)
+            if first is not None and latest is not None and latest > first:
+                await trio.sleep(min(GC_MARGIN_S, max(deadline - trio.current_time(), 0)))
+                return
+            await trio.sleep(self.opts.interval_s)
 
     async def _run_sampler(self) -> None:
         while True:
@@ -232,19 +254,21 @@ def _options(argv: list[str] | None) -> Options:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     env = os.environ.get
     parser.add_argument("--seconds", type=float, default=float(env("SOAK_SECONDS") or 600), help="length of the run (SOAK_SECONDS, default 600)")
-    parser.add_argument("--warmup", type=float, default=None, help="seconds of load before the baseline (default: a quarter of the run, at least 20, at most 150)")
+    parser.add_argument("--warmup", type=float, default=60.0, help="seconds of load before the baseline at least (the ledgers fill); then on until the child's first full garbage collection")
+    parser.add_argument("--max-warmup", type=float, default=None, help="seconds of warm-up at most (default: 60%% of --seconds)")
     parser.add_argument("--capacity", type=int, default=int(env("SOAK_CAPACITY") or 50), help="MAX_CONCURRENT_CALLS (SOAK_CAPACITY, default 50)")
     parser.add_argument("--interval", type=float, default=3.0, help="seconds between samples")
-    parser.add_argument("--ledger-entries", type=int, default=1000, help="the dedup ledgers' bound in the child (production: 100000)")
+    parser.add_argument("--ledger-entries", type=int, default=500, help="the dedup ledgers' bound in the child (production: 100000; default 500, full within the warm-up)")
     parser.add_argument("--tracemalloc", action="store_true", default=bool(env("SOAK_TRACEMALLOC")), help="trace the child's allocations and diff baseline and end (SOAK_TRACEMALLOC=1)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="folder of benchmarks.md (default docs/)")
     args = parser.parse_args(argv)
-    warmup = args.warmup if args.warmup is not None else min(150.0, max(20.0, args.seconds / 4))
-    if warmup >= args.seconds:
-        parser.error("--warmup must be shorter than --seconds")
+    warmup = args.warmup
+    max_warmup = args.max_warmup if args.max_warmup is not None else max(warmup, 0.6 * args.seconds)
+    if max_warmup >= args.seconds or warmup > max_warmup:
+        parser.error("--warmup <= --max-warmup < --seconds, please")
     return Options(
-        seconds=args.seconds, warmup_s=warmup, capacity=args.capacity, interval_s=args.interval,
+        seconds=args.seconds, warmup_s=warmup, max_warmup_s=max_warmup, capacity=args.capacity, interval_s=args.interval,
         ledger_entries=args.ledger_entries, tracemalloc=args.tracemalloc, seed=args.seed, out=args.out,
     )
 
@@ -260,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         phases = trio.run(soak.run)
         foreign = watch.foreign(wall, time.monotonic())
     health = soak_report.health(soak.proc, phases["exit_status"], soak.load)
-    verdict = judge(soak.samples, phases["baseline"], phases["end"], opts.capacity, health)
+    verdict = judge(soak.samples, phases["baseline"], phases["end"], opts.capacity, health, opts.ledger_entries)
     result = {
         "settings": {**attrs.asdict(opts), "out": str(opts.out)},
         "machine": machine(),

@@ -12,13 +12,15 @@ Both are read from the environment before the service starts, and without them t
     of ``Ledger.__init__``'s keyword before any ledger is built.
 ``SOAK_TRACEMALLOC=DIR``
     Trace allocations from the start (``SOAK_TRACEMALLOC_FRAMES`` frames each, default 1);
-    every SIGUSR1 writes the next snapshot to ``DIR/snapshot-NN.tracemalloc`` (it stops the
-    process for the time of the dump, so the soak sends it a few times only).  The soak diffs
+    every SIGUSR1 runs a full garbage collection, then writes the next snapshot to
+    ``DIR/snapshot-NN.tracemalloc`` (it stops the process for the time of the dump, so the soak
+    sends it at its two quiesces only).  The soak diffs
     the first post-warm-up snapshot against the last one (:func:`bench.soak_memory.top_growth`).
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -45,6 +47,7 @@ class Snapshots:
 
     def __call__(self, _signum: int, _frame: FrameType | None) -> None:
         self.taken += 1
+        gc.collect()  # what is garbage now is not what grew: the snapshot counts live memory
         tracemalloc.take_snapshot().dump(str(self.folder / f"snapshot-{self.taken:02d}.tracemalloc"))
         (self.folder / "taken").write_text(str(self.taken))
 

@@ -61,7 +61,7 @@ def soak_section(result: dict[str, Any] | None) -> list[str]:
         "",
         f"Measured {machine.get('date')}: `callvisor serve` (a process of its own, over TLS to the simulated",
         f"platform) held at `MAX_CONCURRENT_CALLS={s['capacity']}` for {_n(s['seconds'], 0)} s, the first "
-        f"{_n(s['warmup_s'], 0)} s a warm-up, sampled every {_n(s['interval_s'], 0)} s. **{'Passed' if verdict['ok'] else 'FAILED'}**"
+        f"{_n(result.get('warmup_ended_s'), 0)} s a warm-up (at least {_n(s['warmup_s'], 0)} s, then until the child's first full garbage collection), sampled every {_n(s['interval_s'], 0)} s. **{'Passed' if verdict['ok'] else 'FAILED'}**"
         f" ({sum(c['ok'] for c in verdict['checks'])} of {len(verdict['checks'])} checks).",
         f"The machine was shared: other processes kept {_n(foreign.get('mean_cores'), 2)} cores busy on average"
         f" (peak {_n(foreign.get('max_cores'), 2)}) of its {machine.get('cores')}; the figures that matter here are",

@@ -25,7 +25,7 @@ def write_figure(result: dict[str, Any], path: Path) -> Path:
     samples = result["samples"]
     settings = result["settings"]
     fig, axes = plt.subplots(len(PANELS), 1, figsize=(11, 10), sharex=True)
-    warmup_min = settings["warmup_s"] / 60
+    warmup_min = result.get("warmup_ended_s", settings["warmup_s"]) / 60
     for ax, (key, label, scale) in zip(axes, PANELS, strict=True):
         points = [(s["t"] / 60, s[key] * scale) for s in samples if s.get(key) is not None]
         ax.plot([t for t, _ in points], [v for _, v in points], color=LOAD_COLOUR, linewidth=1)

@@ -2,7 +2,8 @@
 
 One :func:`sample` reads the ``callvisor serve`` process from ``/proc`` (psutil: RSS, open
 descriptors, CPU time), from its operator port (``GET /metrics``: ``callvisor_trio_tasks``,
-``callvisor_capacity_in_use``, ``callvisor_calls_active``; ``GET /actors``: the live calls) and
+``callvisor_capacity_in_use``, ``callvisor_calls_active``, and the full garbage collections so
+far from ``callvisor_gc_pause_seconds``; ``GET /actors``: the live calls) and
 from the simulated platform (sidebands open), plus the load's own counters.  :func:`connections`
 sorts the process's TCP connections by what they are for, to say what an end-of-run descriptor
 count is made of.
@@ -36,6 +37,8 @@ def _metrics(text: str) -> dict[str, float]:
     found: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
+            if sample.name == "callvisor_gc_pause_seconds_count" and sample.labels.get("generation") == "2":
+                found["gc_full"] = float(sample.value)
             key = METRICS.get(sample.name)
             if key is not None:
                 found[key] = found.get(key, 0.0) + float(sample.value)

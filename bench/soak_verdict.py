@@ -85,12 +85,21 @@ def _check(checks: list[dict[str, Any]], name: str, value: float | None, limit: 
 
 def judge(
     samples: Sequence[dict[str, Any]], baseline: dict[str, Any], end: dict[str, Any], capacity: int,
-    health: dict[str, int], limits: Limits = Limits(),
+    health: dict[str, int], ledger_entries: int, limits: Limits = Limits(),
 ) -> dict[str, Any]:
-    """Trends of the load samples, the checks with their limits, and ``ok`` when all pass."""
+    """Trends of the load samples, the checks with their limits, and ``ok`` when all pass.
+
+    ``ledger_entries``: the dedup ledgers' bound in the child; both must have been full by the
+    end of the warm-up, or their filling would pass for growth."""
     load = [s for s in samples if s["phase"] == "load"]
-    trends = {key: trend(load, key) for key in ("rss", "fds", "tasks", "slots", "calls", "sidebands")}
+    trends = {key: trend(load, key) for key in ("rss", "fds", "tasks", "slots", "calls", "sidebands", "gc_full")}
     checks: list[dict[str, Any]] = []
+    _check(
+        checks, "full garbage collections in the warm-up",
+        _minus(baseline.get("gc_full"), _first(samples, "gc_full")), 1, at_least=True,
+    )
+    for key in ("ledger_webhook_ids", "ledger_call_ids"):
+        _check(checks, f"{key} settled by the end of the warm-up", baseline.get(key), ledger_entries, at_least=True)
     rss = trends["rss"]
     _check(checks, "rss slope under load (KiB/min)", _div(rss["slope_per_min"], 1024), limits.rss_slope_kib_per_min)
     _check(checks, "rss drift under load (MiB)", _div(rss["drift"], MIB), limits.rss_drift_mib)
@@ -118,6 +127,10 @@ def judge(
     for name, count in health.items():
         _check(checks, name, count, 0)
     return {"ok": all(c["ok"] for c in checks), "checks": checks, "trends": trends, "limits": attrs.asdict(limits)}
+
+
+def _first(samples: Sequence[dict[str, Any]], key: str) -> float | None:
+    return next((float(s[key]) for s in samples if s.get(key) is not None), None)
 
 
 def _sum_role(sample: dict[str, Any], role: str) -> int:
