@@ -38,7 +38,7 @@ def render_page(out: Path) -> Path:
     what ``make soak`` runs after writing its own results."""
     folder = out / "benchmarks"
     data = json.loads((folder / "results.json").read_text())
-    images = sorted(p.name for p in folder.glob("*.png") if p.name != SOAK_FIGURE)
+    images = sorted(p.name for p in folder.glob("*.png") if not p.name.startswith(SOAK_FIGURE.removesuffix(".png")))
     return _write_page(data, images, out)
 
 
@@ -48,6 +48,10 @@ def _write_page(data: dict[str, Any], images: list[str], out: Path) -> Path:
     before = json.loads(before_path.read_text()) if before_path.exists() else None
     soak_path = folder / "soak.json"
     soak = json.loads(soak_path.read_text()) if soak_path.exists() else None
+    if soak is not None:
+        soak["companions"] = {
+            path.stem.removeprefix("soak-"): json.loads(path.read_text()) for path in sorted(folder.glob("soak-*.json"))
+        }
     page = out / "benchmarks.md"
     page.write_text(render(data, images, before, soak))
     return page

@@ -5,6 +5,7 @@
     python -m bench.soak                        600 s (SOAK_SECONDS), 50 slots (SOAK_CAPACITY)
     python -m bench.soak --seconds 60 --warmup 20 --capacity 10 --out /tmp/soak   a short one
     python -m bench.soak --tracemalloc          also diff the child's allocations (slower)
+    python -m bench.soak --gc-full-every 0 --label production-gc   the production collector cadence
 
 The real ``callvisor serve`` runs as a child process (through :mod:`bench.soak_child`, which
 lowers the dedup ledgers' bound so that they are full within the warm-up) against the simulated
@@ -12,8 +13,9 @@ OpenAI platform over TLS, served by this process beside the load (:mod:`bench.so
 run goes:
 
 1. an idle sample; then load for ``--warmup`` seconds at least (the ledgers fill, pools and
-   caches grow to their working size) and until the child's first full garbage collection
-   (``--max-warmup`` at most), after which the memory the calls left in cycles is reused;
+   caches grow to their working size) and until the child has run ``--warmup-collections`` full
+   garbage collections (``--max-warmup`` at most; ``--gc-full-every`` sets their cadence), after
+   which the memory the calls leave in reference cycles is reused;
 2. a **quiesce**: no new calls, every call ends, the load's connections close; the idle sample
    taken then is the **baseline**;
 3. load until ``--seconds`` from the start, sampled every ``--interval`` seconds;
@@ -52,7 +54,7 @@ from bench.procs import BENCH_NUMBER, ROOT, MachineWatch, python, start_service,
 from bench.soak_load import Load
 from bench.soak_memory import top_growth
 from bench.soak_sample import AdminReader, connections, lingering, port_of, sample
-from bench.soak_verdict import judge
+from bench.soak_verdict import judge, warmup_growth
 from bench.sysinfo import machine, raise_fd_limit
 from supervisor.testing import WebhookSigner, serve_platform
 
@@ -78,6 +80,10 @@ class Options:
     interval_s: float
     ledger_entries: int
     tracemalloc: bool
+    plaintext: bool
+    gc_full_every: int
+    warmup_collections: int
+    label: str
     seed: int
     out: Path
 
@@ -103,7 +109,7 @@ class Soak:
     def __init__(self, opts: Options, run_dir: Path) -> None:
         self.opts = opts
         self.run_dir = run_dir
-        self.platform = BenchPlatform(tls=True)
+        self.platform = BenchPlatform(tls=not opts.plaintext)
         self.samples: list[dict[str, Any]] = []
         self.phase = "warmup"
         self.started = 0.0
@@ -111,18 +117,20 @@ class Soak:
 
     async def run(self) -> dict[str, Any]:
         opts = self.opts
-        bundle = self.run_dir / "trust-bundle.pem"
-        assert self.platform.tls is not None
-        self.platform.tls.write_trust_bundle(bundle)
+        bundle: Path | None = None
+        if self.platform.tls is not None:
+            bundle = self.platform.tls.write_trust_bundle(self.run_dir / "trust-bundle.pem")
         secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
         async with trio.open_nursery() as nursery:
             await nursery.start(partial(serve_platform, self.platform))
             tenants = write_tenants(self.run_dir, await _serve_tool(self.platform, nursery))
             urls = {
                 "api_key": self.platform.api_key, "base_url": self.platform.base_url,
-                "realtime_url": self.platform.realtime_url, "trust_bundle": str(bundle),
+                "realtime_url": self.platform.realtime_url, "trust_bundle": None if bundle is None else str(bundle),
             }
             env = {"MAX_CONCURRENT_CALLS": str(opts.capacity), "SOAK_LEDGER_MAX_ENTRIES": str(opts.ledger_entries)}
+            if opts.gc_full_every:
+                env["SOAK_GC_FULL_EVERY"] = str(opts.gc_full_every)
             if opts.tracemalloc:
                 env["SOAK_TRACEMALLOC"] = str(self.run_dir / "tracemalloc")
             proc, public, admin = await trio.to_thread.run_sync(partial(
@@ -169,18 +177,19 @@ class Soak:
         return {"idle_start": idle, "baseline": baseline, "end": end, "warmup_ended_s": baseline["t"] - baseline["quiesce_s"]}
 
     async def _until_full_collection(self) -> None:
-        """Go on with the warm-up until the child's garbage collector has run a full collection
-        (plus ``GC_MARGIN_S``), at most until ``max_warmup_s``.
+        """Go on with the warm-up until the child's garbage collector has run
+        ``warmup_collections`` full collections (plus ``GC_MARGIN_S``), at most until
+        ``max_warmup_s``.
 
-        ``callvisor serve`` runs one at most every 600 young collections, some five minutes
-        (supervisor/service.py): until then whatever the calls left in cycles accumulates, and
-        RSS climbs to its working size; after it that memory is reused.
+        Until a full collection, whatever the calls left in reference cycles accumulates and RSS
+        climbs; the memory it frees is reused by the next cycle's garbage, and RSS levels off at
+        a working size once a cycle's garbage fits in what the previous one freed.
         """
         first = next((s["gc_full"] for s in self.samples if s.get("gc_full") is not None), None)
         deadline = self.started + self.opts.max_warmup_s
         while trio.current_time() < deadline:
             latest = next((s["gc_full"] for s in reversed(self.samples) if s.get("gc_full") is not None), None)
-            if first is not None and latest is not None and latest > first:
+            if first is not None and latest is not None and latest - first >= self.opts.warmup_collections:
                 await trio.sleep(min(GC_MARGIN_S, max(deadline - trio.current_time(), 0)))
                 return
             await trio.sleep(self.opts.interval_s)
@@ -260,6 +269,10 @@ def _options(argv: list[str] | None) -> Options:
     parser.add_argument("--interval", type=float, default=3.0, help="seconds between samples")
     parser.add_argument("--ledger-entries", type=int, default=500, help="the dedup ledgers' bound in the child (production: 100000; default 500, full within the warm-up)")
     parser.add_argument("--tracemalloc", action="store_true", default=bool(env("SOAK_TRACEMALLOC")), help="trace the child's allocations and diff baseline and end (SOAK_TRACEMALLOC=1)")
+    parser.add_argument("--gc-full-every", type=int, default=120, help="young collections per full one in the child (production 600, about 5 minutes; default 120, one a minute; 0: production)")
+    parser.add_argument("--warmup-collections", type=int, default=2, help="full collections the warm-up waits for (default 2)")
+    parser.add_argument("--label", default="", help="write soak-LABEL.json and .png beside soak.json: a companion run the page shows after the main one")
+    parser.add_argument("--plaintext", action="store_true", help="http and ws to the platform instead of https and wss (to compare)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="folder of benchmarks.md (default docs/)")
     args = parser.parse_args(argv)
@@ -269,7 +282,8 @@ def _options(argv: list[str] | None) -> Options:
         parser.error("--warmup <= --max-warmup < --seconds, please")
     return Options(
         seconds=args.seconds, warmup_s=warmup, max_warmup_s=max_warmup, capacity=args.capacity, interval_s=args.interval,
-        ledger_entries=args.ledger_entries, tracemalloc=args.tracemalloc, seed=args.seed, out=args.out,
+        ledger_entries=args.ledger_entries, tracemalloc=args.tracemalloc, plaintext=args.plaintext, seed=args.seed,
+        gc_full_every=args.gc_full_every, warmup_collections=args.warmup_collections, label=args.label, out=args.out,
     )
 
 
@@ -293,12 +307,13 @@ def main(argv: list[str] | None = None) -> int:
         "load": soak_report.load_summary(soak.load),
         "events": soak_report.events(soak.proc),
         "verdict": verdict,
+        "warmup_growth": warmup_growth(soak.samples),
         "memory_growth": top_growth(soak.snapshots) if opts.tracemalloc else None,
         "samples": soak.samples,
         "run_dir": str(run_dir),
         "wall_s": round(time.monotonic() - wall, 1),
     }
-    for path in soak_report.write(result, opts.out):
+    for path in soak_report.write(result, opts.out, opts.label):
         print(path)
     print(soak_report.summary(result))
     return 0 if verdict["ok"] else 1

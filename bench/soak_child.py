@@ -1,4 +1,4 @@
-"""``python -m bench.soak_child serve``: ``callvisor serve`` with the soak's two switches.
+"""``python -m bench.soak_child serve``: ``callvisor serve`` with the soak's switches.
 
 Both are read from the environment before the service starts, and without them this is exactly
 ``callvisor serve``:
@@ -10,6 +10,14 @@ Both are read from the environment before the service starts, and without them t
     run, by design; a small bound makes them full (flat) within the warm-up, and any growth left
     after it is something else.  There is no setting for the bound, so this sets the default
     of ``Ledger.__init__``'s keyword before any ledger is built.
+``SOAK_GC_FULL_EVERY=N``
+    ``callvisor serve`` runs a full garbage collection at most once per N young ones instead of
+    600 (:data:`supervisor.service.GC_FULL_EVERY`; young ones come every 0.5 s, so 600 is about
+    five minutes).  What the calls leave in reference cycles waits for that collection, and RSS
+    levels off only once a full collection has freed it and the next cycle reuses the memory:
+    with the production cadence that takes over ten minutes, with N=120 (one a minute) the
+    soak sees several cycles after its warm-up.  The module constant is read when the tuning
+    starts, so this sets it before.
 ``SOAK_TRACEMALLOC=DIR``
     Trace allocations from the start (``SOAK_TRACEMALLOC_FRAMES`` frames each, default 1);
     every SIGUSR1 runs a full garbage collection, then writes the next snapshot to
@@ -28,6 +36,7 @@ import tracemalloc
 from pathlib import Path
 from types import FrameType
 
+from supervisor import service
 from supervisor.ledger import Ledger
 
 
@@ -56,6 +65,9 @@ def main() -> int:
     entries = os.environ.get("SOAK_LEDGER_MAX_ENTRIES", "")
     if entries:
         _lower_ledger_bound(int(entries))
+    full_every = os.environ.get("SOAK_GC_FULL_EVERY", "")
+    if full_every:
+        service.GC_FULL_EVERY = int(full_every)
     folder = os.environ.get("SOAK_TRACEMALLOC", "")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)

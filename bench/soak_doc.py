@@ -10,6 +10,10 @@ from typing import Any
 
 SOAK_FIGURE = "soak.png"
 MIB = 1024 * 1024
+#: supervisor/service.py: GC_FULL_EVERY and GC_YOUNG_PERIOD_S (not imported: the page renders
+#: without the service's dependencies).
+PRODUCTION_FULL_EVERY = 600
+YOUNG_PERIOD_S = 0.5
 
 
 def _n(value: Any, digits: int = 1) -> str:
@@ -42,6 +46,60 @@ def _idle_rows(result: dict[str, Any]) -> list[str]:
             cells.append(_n(value / MIB, 2) if key == "rss" and value is not None else _n(value))
         rows.append(f"| {label} | {' | '.join(cells)} |")
     return rows
+
+
+def _cadence(settings: dict[str, Any]) -> str:
+    every = settings.get("gc_full_every") or PRODUCTION_FULL_EVERY
+    production = " (the production cadence)" if every == PRODUCTION_FULL_EVERY else ""
+    return f"at most one full collection per {every} young ones, every {_n(every * YOUNG_PERIOD_S / 60, 1)} minutes or more{production}"
+
+
+def _memory(result: dict[str, Any]) -> list[str]:
+    growth = result.get("warmup_growth")
+    rss = result["verdict"]["trends"]["rss"]
+    if not growth or not growth.get("bytes_per_call"):
+        return []
+    per_s = growth["calls"] / max(growth["to_t"] - growth["from_t"], 1e-9)
+    per_call = growth["bytes_per_call"]
+    return [
+        f"**Memory.** Before the child's first full garbage collection RSS rose {_n(per_call / 1024)} KiB per decided call"
+        f" ({_n(growth['rss_grown'] / MIB)} MiB over {_n(growth['calls'])} calls, {_n(growth['from_t'], 0)} s to"
+        f" {_n(growth['to_t'], 0)} s); after the warm-up, under the same load, it moved"
+        f" {_n(_div(rss['slope_per_min'], 1024), 1)} KiB a minute (drift {_n(_div(rss['drift'], MIB), 2)} MiB).",
+        "What each call leaves is garbage in reference cycles (the sideband's TLS stream among it), which only a full",
+        "collection frees; the memory freed is then reused, so RSS levels off once a cycle's garbage fits in what the",
+        f"previous collection freed. This run's child ran {_cadence(result['settings'])}",
+        "(`--gc-full-every`, through bench/soak_child.py), so that several cycles fit after the warm-up. At the",
+        f"production cadence (about {_n(PRODUCTION_FULL_EVERY * YOUNG_PERIOD_S / 60, 0)} minutes) the working size holds"
+        f" about that long a share of garbage: at this run's {_n(per_s)} calls/s some"
+        f" {_n(per_call * per_s * PRODUCTION_FULL_EVERY * YOUNG_PERIOD_S / MIB, 0)} MiB, at 100 calls/s some"
+        f" {_n(per_call * 100 * PRODUCTION_FULL_EVERY * YOUNG_PERIOD_S / MIB, 0)} MiB.",
+        "",
+    ]
+
+
+def _companions(result: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for label, run in (result.get("companions") or {}).items():
+        verdict = run["verdict"]
+        failed = [c["check"] for c in verdict["checks"] if not c["ok"]]
+        growth = run.get("warmup_growth") or {}
+        out += [
+            f"### Companion run: `{label}`",
+            "",
+            f"`python -m bench.soak --label {label}` ({(run.get('machine') or {}).get('date')}): {_n(run['settings']['seconds'], 0)} s,"
+            f" {_n(run['load']['placed'])} calls, the child running {_cadence(run['settings'])};"
+            f" RSS rose {_n((growth.get('bytes_per_call') or 0) / 1024)} KiB per call before its first full collection."
+            + (f" Checks that failed: {'; '.join(failed)}." if failed else " Every check passed."),
+            "",
+            f"![soak {label}](benchmarks/soak-{label}.png)",
+            "",
+        ]
+    return out
+
+
+def _div(value: float | None, by: float) -> float | None:
+    return None if value is None else value / by
 
 
 def soak_section(result: dict[str, Any] | None) -> list[str]:
@@ -86,6 +144,7 @@ def soak_section(result: dict[str, Any] | None) -> list[str]:
         f"and {_n(load['ledger_call_ids'])} call_ids in all. At the production bound they fill in hours at this rate and take",
         "their documented ceiling (docs/operations.md); any growth left after the warm-up here is not theirs.",
         "",
+        *_memory(result),
         *_trend_rows(verdict["trends"]),
         "",
         *_idle_rows(result),
@@ -113,4 +172,4 @@ def soak_section(result: dict[str, Any] | None) -> list[str]:
             *[f"| `{row['where']}` | {row['size_diff']:+,} | {row['count_diff']:+,} |" for row in growth["top"][:10]],
             "",
         ]
-    return out
+    return out + _companions(result)

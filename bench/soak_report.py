@@ -68,14 +68,16 @@ def load_summary(load: Load) -> dict[str, Any]:
     }
 
 
-def write(result: dict[str, Any], out: Path) -> list[Path]:
-    """``OUT/benchmarks/soak.json`` and ``soak.png``; ``OUT/benchmarks.md`` re-rendered if its
-    results.json exists (the page's Soak section is read from soak.json)."""
+def write(result: dict[str, Any], out: Path, label: str = "") -> list[Path]:
+    """``OUT/benchmarks/soak.json`` and ``soak.png`` (``soak-LABEL.*`` for a companion run);
+    ``OUT/benchmarks.md`` re-rendered if its results.json exists (the page's Soak section is read
+    from the soak JSON files)."""
     folder = out / "benchmarks"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "soak.json"
+    stem = f"soak-{label}" if label else "soak"
+    path = folder / f"{stem}.json"
     path.write_text(json.dumps(clean(result), indent=1) + "\n")
-    written = [path, write_figure(result, folder / "soak.png")]
+    written = [path, write_figure(result, folder / f"{stem}.png")]
     if (folder / "results.json").exists():
         written.append(render_page(out))
     return written

@@ -158,3 +158,23 @@ def _div(value: float | None, by: float) -> float | None:
 
 def _minus(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
+
+
+def warmup_growth(samples: Sequence[dict[str, Any]], settled_after_s: float = 30.0) -> dict[str, Any] | None:
+    """RSS gained per decided call during the warm-up, from ``settled_after_s`` (the slots full)
+    to the last sample before the child's first full garbage collection: what the calls leave
+    for that collection to free."""
+    warm = [s for s in samples if s["phase"] == "warmup" and s.get("rss") is not None and s.get("gc_full") is not None]
+    if not warm:
+        return None
+    first_full = warm[0]["gc_full"]
+    before = [s for s in warm if s["gc_full"] == first_full and s["t"] >= settled_after_s]
+    if len(before) < 2:
+        return None
+    a, b = before[0], before[-1]
+    calls = b["ledger_call_ids"] - a["ledger_call_ids"]
+    grown = b["rss"] - a["rss"]
+    return {
+        "from_t": a["t"], "to_t": b["t"], "rss_grown": grown, "calls": calls,
+        "bytes_per_call": round(grown / calls) if calls else None,
+    }

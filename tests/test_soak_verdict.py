@@ -100,3 +100,11 @@ def test_the_page_keeps_the_soak_section_when_regenerated() -> None:
     assert "## Soak" in page
     assert "![soak](benchmarks/soak.png)" in page
     assert "## Soak" not in render({}, [], None, None)
+
+
+def test_the_pages_collector_cadence_is_the_services() -> None:
+    """bench/soak_doc.py's copy of the collector cadence is supervisor/service.py's."""
+    from bench import soak_doc
+    from supervisor import service
+
+    assert (soak_doc.PRODUCTION_FULL_EVERY, soak_doc.YOUNG_PERIOD_S) == (service.GC_FULL_EVERY, service.GC_YOUNG_PERIOD_S)
