@@ -35,6 +35,7 @@ import logging
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -287,6 +288,16 @@ def _options(argv: list[str] | None) -> Options:
     )
 
 
+def _commit() -> str | None:
+    """The checked-out commit measured (``+`` when the tree has changes)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     opts = _options(argv)
     raise_fd_limit()
@@ -300,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     health = soak_report.health(soak.proc, phases["exit_status"], soak.load)
     verdict = judge(soak.samples, phases["baseline"], phases["end"], opts.capacity, health, opts.ledger_entries)
     result = {
+        "commit": _commit(),
         "settings": {**attrs.asdict(opts), "out": str(opts.out)},
         "machine": machine(),
         "foreign_load": foreign,

@@ -87,10 +87,12 @@ def _companions(result: dict[str, Any]) -> list[str]:
         out += [
             f"### Companion run: `{label}`",
             "",
-            f"`python -m bench.soak --label {label}` ({(run.get('machine') or {}).get('date')}): {_n(run['settings']['seconds'], 0)} s,"
+            f"`python -m bench.soak --gc-full-every {run['settings'].get('gc_full_every', 0)} --label {label}` ({(run.get('machine') or {}).get('date')}, commit {run.get('commit') or 'n/a'}):"
+            f" {_n(run['settings']['seconds'], 0)} s,"
             f" {_n(run['load']['placed'])} calls, the child running {_cadence(run['settings'])};"
             f" RSS rose {_n((growth.get('bytes_per_call') or 0) / 1024)} KiB per call before its first full collection."
-            + (f" Checks that failed: {'; '.join(failed)}." if failed else " Every check passed."),
+            + (f" Checks that failed: {'; '.join(failed)}." if failed else " Every check passed.")
+            + (f" {run['note']}" if run.get("note") else ""),
             "",
             f"![soak {label}](benchmarks/soak-{label}.png)",
             "",
@@ -117,7 +119,7 @@ def soak_section(result: dict[str, Any] | None) -> list[str]:
         "",
         "<!-- From docs/benchmarks/soak.json, written by `make soak` (python -m bench.soak); edit bench/soak_doc.py. -->",
         "",
-        f"Measured {machine.get('date')}: `callvisor serve` (a process of its own, over TLS to the simulated",
+        f"Measured {machine.get('date')} at commit {result.get('commit') or 'n/a'}: `callvisor serve` (a process of its own, over TLS to the simulated",
         f"platform) held at `MAX_CONCURRENT_CALLS={s['capacity']}` for {_n(s['seconds'], 0)} s, the first "
         f"{_n(result.get('warmup_ended_s'), 0)} s a warm-up (at least {_n(s['warmup_s'], 0)} s, then until the child's first full garbage collection), sampled every {_n(s['interval_s'], 0)} s. **{'Passed' if verdict['ok'] else 'FAILED'}**"
         f" ({sum(c['ok'] for c in verdict['checks'])} of {len(verdict['checks'])} checks).",
