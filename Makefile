@@ -4,7 +4,9 @@
 #   make demo    run the simulated-platform demo
 #   make bench   run the benchmarks
 #   make soak    run the soak (about 10 minutes): the service at capacity, watched for growth
-#   make docs    regenerate docs/troubleshooting.md (from actors/log/_events.py) and README's settings table
+#   make audit   pip-audit over constraints.txt (.ci/audit.py says what it could not check)
+#   make docs    regenerate docs/troubleshooting.md (from actors/log/_events.py), README's settings table
+#                and the fault matrix of docs/operations.md (from supervisor/commands/faults.py)
 #   make clean   remove the venv and caches
 
 PYTHON ?= python3
@@ -14,7 +16,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
 .DELETE_ON_ERROR:
-.PHONY: venv test demo bench soak docs clean
+.PHONY: venv test demo bench soak docs audit clean
 
 venv: $(STAMP)
 
@@ -52,12 +54,23 @@ SOAK_SECONDS ?= 600
 soak: $(BENCH_STAMP)
 	SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/python -m bench.soak $(SOAK_ARGS)
 
+# pip-audit lives in a venv of its own (.ci/audit-constraints.txt), apart from what it audits.
+AUDIT_STAMP := .venv-audit/.installed
+$(AUDIT_STAMP): .ci/audit-constraints.txt
+	$(PYTHON) -m venv .venv-audit
+	.venv-audit/bin/python -m pip install --quiet -c .ci/audit-constraints.txt pip-audit
+	touch $@
+
+audit: $(AUDIT_STAMP)
+	$(PYTHON) .ci/audit.py
+
 # Written to a temporary file first so that a failed rendering leaves the page as it was.
 docs: venv
 	$(BIN)/python -m supervisor.commands.docs > docs/troubleshooting.md.tmp
 	mv docs/troubleshooting.md.tmp docs/troubleshooting.md
 	$(BIN)/python -m supervisor.commands.docs --readme README.md
+	$(BIN)/python -m supervisor.commands.docs --operations docs/operations.md
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info
+	rm -rf $(VENV) .venv-audit .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

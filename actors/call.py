@@ -38,6 +38,7 @@ from config.resolve import (
     build_tools,
     parse_config,
     peek_tenant_limit,
+    peek_tenant_runtime,
     resolve_instructions,
     resolve_tenant,
 )
@@ -49,6 +50,7 @@ from .decision import SIP_STATUS_BY_REASON, Decision, Outcome
 from .errors import CallControlError, CallGoneError, CallRefused
 from .handle import CallHandle
 from .log import call_context, log_event, tenant_id_var
+from .runtime import LIVE, RUNTIMES, CallRuntime, not_the_tenants_runtime
 from .tls import TlsSessions
 from .tools import HTTP_TOOLS_IN_FLIGHT
 
@@ -58,12 +60,17 @@ UNKNOWN_TENANT = "unknown"
 
 @frozen(kw_only=True)
 class IncomingCall:
-    """A verified ``realtime.call.incoming`` webhook, as the actor needs it."""
+    """A verified incoming-call webhook, as the actor needs it.
+
+    ``runtime`` is the surface it came from: ``realtime`` (``realtime.call.incoming``, its
+    ``call_id``) or ``live`` (``live.transport.incoming``, its ``session_id`` as ``call_id``).
+    """
 
     call_id: str
     webhook_id: str
     sip_headers: Sequence[Mapping[str, Any]]
     received_at: float
+    runtime: str = "realtime"
 
 
 @frozen(kw_only=True)
@@ -75,19 +82,14 @@ class CallPlan:
     instructions: Instructions
     tools: tuple[ToolSpec, ...]
 
-    def accept_session(self) -> dict[str, Any]:
-        """The session fields of the accept request (``type`` is added by CallControl).
+    @property
+    def runtime(self) -> CallRuntime:
+        """The runtime the call runs on: the accept body, the REST paths, the session."""
+        return RUNTIMES[self.config.runtime]
 
-        No ``audio.*.format``: SIP negotiates the media format itself.
-        """
-        session: dict[str, Any] = {
-            "model": self.config.model,
-            "instructions": self.instructions.instructions,
-            "audio": {"output": {"voice": self.config.voice}},
-        }
-        if self.tools:
-            session["tools"] = [tool.to_openai() for tool in self.tools]
-        return session
+    def accept_session(self) -> dict[str, Any]:
+        """The session of the accept request, in the runtime's wire format."""
+        return self.runtime.accept_session(self.config, self.instructions.instructions, self.tools)
 
 
 class Admission(Protocol):
@@ -126,6 +128,8 @@ class CallEnv:
     admission: Admission
     hooks: CallHooks
     run_session: SessionRunner
+    #: Runs a GPT-Live call's session (``run_session`` is the Realtime one's; actors.live_session).
+    run_live_session: SessionRunner
     tool_http: httpx2.AsyncClient
     #: The process's one client TLS context (actors.tls), for the sideband.
     tls: ssl.SSLContext
@@ -175,7 +179,7 @@ async def run_call(
     task_status: trio.TaskStatus[Decision] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Decide on ``incoming`` and, if accepted, supervise the call until it ends."""
-    call = CallHandle(call_id=incoming.call_id, received_at=incoming.received_at)
+    call = CallHandle(call_id=incoming.call_id, received_at=incoming.received_at, runtime=incoming.runtime)
     call.task = trio.lowlevel.current_task()
     reporter = _Reporter(task_status, env.hooks, call)
     # A call outlives its webhook by minutes or hours, so its frames keep nothing of it.  The
@@ -184,7 +188,7 @@ async def run_call(
     del task_status
     with call_context(call_id=call.call_id):
         try:
-            route = await _route(call, incoming.sip_headers, env, reporter)
+            route = await _route(call, incoming.sip_headers, incoming.runtime, env, reporter)
             del incoming  # its last use: routing the dialed number
             if route is not None:
                 await _run(call, route, env, reporter)
@@ -213,15 +217,25 @@ class _Route:
 
 
 async def _route(
-    call: CallHandle, sip_headers: Sequence[Mapping[str, Any]], env: CallEnv, reporter: _Reporter
+    call: CallHandle,
+    sip_headers: Sequence[Mapping[str, Any]],
+    runtime: str,
+    env: CallEnv,
+    reporter: _Reporter,
 ) -> _Route | None:
-    """The dialed number's tenant (set on ``call``) and its raw config; None when rejected."""
+    """The dialed number's tenant (set on ``call``) and its raw config; None when decided here
+    (rejected, or ignored as the webhook of the runtime the tenant does not use)."""
     outage: InstructionsDBError | None = None
     try:
         _number, tenant_id = await resolve_tenant(
             env.source, sip_headers, default_region=env.settings.default_region
         )
     except TenantResolutionError as err:
+        # No tenant, no runtime of its own: the call is the default runtime's, and only that
+        # webhook is rejected (a second reject on the other surface would be refused).
+        if (ignored := not_the_tenants_runtime(runtime, "realtime", sip_headers)) is not None:
+            reporter.report(Outcome.IGNORED, reason=ignored)
+            return None
         log_event(logging.ERROR, err.event, "no tenant for the dialed number", error=err)
         await _reject(call, env, reporter, rejected=err.event, reason=err.reason)
         return None
@@ -238,6 +252,11 @@ async def _route(
             raw_config = await env.source.fetch_config(tenant_id)
         except InstructionsDBError as err:
             outage = err
+    # Decided before the slot: the other surface's webhook of this call takes it.
+    ignored = not_the_tenants_runtime(runtime, peek_tenant_runtime(raw_config), sip_headers)
+    if ignored is not None:
+        reporter.report(Outcome.IGNORED, reason=ignored)
+        return None
     return _Route(tenant_id, raw_config, outage)
 
 
@@ -246,7 +265,8 @@ async def _run(call: CallHandle, route: _Route, env: CallEnv, reporter: _Reporte
         async with env.admission.slot(call, tenant_limit=peek_tenant_limit(route.raw_config)):
             plan = await _plan(call, route.tenant_id, route.raw_config, route.outage, env, reporter)
             if plan is not None and await _accept(call, plan, env, reporter):
-                await env.run_session(call, plan, env)
+                runner = env.run_live_session if plan.runtime is LIVE else env.run_session
+                await runner(call, plan, env)
     except CallRefused as refused:
         await _reject(call, env, reporter, rejected=refused.rejected, reason=refused.reason)
 
@@ -285,7 +305,7 @@ async def _plan(
             instruction_id=None,
             fallback=True,
         )
-        config = _config_or_default(tenant_id, raw_config)
+        config = _config_or_default(tenant_id, raw_config, call.runtime)
         return CallPlan(tenant_id=tenant_id, config=config, instructions=fallback, tools=())
     try:
         config = parse_config(tenant_id, raw_config)
@@ -306,12 +326,13 @@ async def _plan(
     return CallPlan(tenant_id=tenant_id, config=config, instructions=instructions, tools=tools)
 
 
-def _config_or_default(tenant_id: str, raw_config: Mapping[str, Any] | None) -> TenantConfig:
-    """The tenant's config if it was fetched and is valid, else the defaults (fallback calls)."""
+def _config_or_default(tenant_id: str, raw_config: Mapping[str, Any] | None, runtime: str) -> TenantConfig:
+    """The tenant's config if it was fetched and is valid, else the defaults of the call's
+    runtime (fallback calls)."""
     try:
         return parse_config(tenant_id, raw_config)
     except (TenantNotConfiguredError, TenantConfigParseError):
-        return TenantConfig(schema_version=CURRENT_SCHEMA_VERSION)
+        return TenantConfig(schema_version=CURRENT_SCHEMA_VERSION, runtime=runtime)
 
 
 async def _accept(call: CallHandle, plan: CallPlan, env: CallEnv, reporter: _Reporter) -> bool:
@@ -321,7 +342,7 @@ async def _accept(call: CallHandle, plan: CallPlan, env: CallEnv, reporter: _Rep
     decision_ms = round((sent_at - call.received_at) * 1000, 3)
     env.hooks.control_sent(overhead_s=sent_at - call.received_at)
     try:
-        await env.control.accept(call.call_id, plan.accept_session())
+        await env.control.accept(call.call_id, plan.accept_session(), runtime=plan.runtime)
     except CallGoneError as err:
         log_event(logging.WARNING, err.event, "accept: the caller is gone", error=err)
         reporter.report(Outcome.GONE)
@@ -338,6 +359,7 @@ async def _accept(call: CallHandle, plan: CallPlan, env: CallEnv, reporter: _Rep
         logging.INFO,
         "call_accepted",
         "call accepted",
+        runtime=plan.runtime.name,
         model=plan.config.model,
         voice=plan.config.voice,
         tools=[tool.name for tool in plan.tools],
@@ -357,7 +379,7 @@ async def _reject(
     call.state = "rejecting"
     env.hooks.control_sent(overhead_s=trio.current_time() - call.received_at)
     try:
-        await env.control.reject(call.call_id, sip_status=sip_status)
+        await env.control.reject(call.call_id, sip_status=sip_status, runtime=RUNTIMES[call.runtime])
     except CallGoneError as err:
         log_event(logging.WARNING, err.event, "reject: the caller is gone", error=err)
         reporter.report(Outcome.GONE)

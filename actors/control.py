@@ -1,6 +1,8 @@
 """Call control: accept, reject, hang up and refer calls through OpenAI's REST API.
 
-One adapter around ``AsyncOpenAI().realtime.calls``.  It is the only seam where the SDK's
+One adapter around ``AsyncOpenAI().realtime.calls`` and, for GPT-Live calls,
+``AsyncOpenAI().live.sessions`` (each method takes the call's :class:`~actors.runtime.CallRuntime`,
+Realtime by default).  It is the only seam where the SDK's
 exceptions are mapped to ours:
 
 * ``openai.NotFoundError`` (404) becomes :class:`CallGoneError`: the caller hung up or the
@@ -31,6 +33,8 @@ from typing import Any
 import openai
 import trio
 
+from config.health import DependencyHealth
+
 from .errors import (
     CallAcceptError,
     CallControlError,
@@ -39,6 +43,7 @@ from .errors import (
     CallReferError,
     CallRejectError,
 )
+from .runtime import REALTIME, CallRuntime
 from .tls import describe_tls_failure, tls_failure
 from .transport import TrioTransport
 
@@ -65,6 +70,9 @@ class CallControl:
         # Requests wait here (cheap) rather than in the HTTP client's connection pool, whose
         # bookkeeping grows with its queue and can stall the event loop under a burst.
         self._in_flight = trio.CapacityLimiter(max_in_flight)
+        #: What the requests found (GET /ready, callvisor_call_control_failures_total).  An
+        #: answer, 404 included, is a success: OpenAI was reached and answered.
+        self.health = DependencyHealth("call_control")
 
     @classmethod
     def create(
@@ -80,24 +88,37 @@ class CallControl:
         """Close the HTTP client (the SDK's garbage-collection cleanup is asyncio-only)."""
         await self._client.close()
 
-    async def accept(self, call_id: str, session: dict[str, Any]) -> None:
-        """Accept ``call_id`` with the given session (wire format; ``type`` is added here)."""
-        calls = self._client.realtime.calls
-        await self._call("accept", call_id, lambda: calls.accept(call_id, type="realtime", extra_body=session))
+    async def accept(
+        self, call_id: str, session: dict[str, Any], *, runtime: CallRuntime = REALTIME
+    ) -> None:
+        """Accept ``call_id`` with ``session`` (wire format, from ``runtime.accept_session``)."""
+        client = self._client
+        await self._call("accept", call_id, lambda: runtime.accept_request(client, call_id, session))
 
-    async def reject(self, call_id: str, *, sip_status: int) -> None:
-        calls = self._client.realtime.calls
-        await self._call("reject", call_id, lambda: calls.reject(call_id, status_code=sip_status))
+    async def reject(self, call_id: str, *, sip_status: int, runtime: CallRuntime = REALTIME) -> None:
+        client = self._client
+        await self._call("reject", call_id, lambda: runtime.reject_request(client, call_id, sip_status))
 
-    async def hangup(self, call_id: str) -> None:
-        calls = self._client.realtime.calls
-        await self._call("hangup", call_id, lambda: calls.hangup(call_id))
+    async def hangup(self, call_id: str, *, runtime: CallRuntime = REALTIME) -> None:
+        client = self._client
+        await self._call("hangup", call_id, lambda: runtime.hangup_request(client, call_id))
 
-    async def refer(self, call_id: str, *, target_uri: str) -> None:
-        calls = self._client.realtime.calls
-        await self._call("refer", call_id, lambda: calls.refer(call_id, target_uri=target_uri))
+    async def refer(self, call_id: str, *, target_uri: str, runtime: CallRuntime = REALTIME) -> None:
+        client = self._client
+        await self._call("refer", call_id, lambda: runtime.refer_request(client, call_id, target_uri))
 
-    async def _call(self, action: str, call_id: str, request: Callable[[], Awaitable[None]]) -> None:
+    async def _call(self, action: str, call_id: str, request: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await self._request(action, call_id, request)
+        except CallGoneError:
+            self.health.succeeded()
+            raise
+        except CallControlError as err:
+            self.health.failed(err.reason, action=action)
+            raise
+        self.health.succeeded()
+
+    async def _request(self, action: str, call_id: str, request: Callable[[], Awaitable[object]]) -> None:
         context: dict[str, Any] = {"action": action}
         failure = _FAILURE_BY_ACTION[action]
         try:

@@ -1,7 +1,7 @@
 """What the call actor tells the waiting webhook handler: the decision on one incoming call.
 
-A decision is *definitive* when OpenAI has been told (accepted, rejected) or the call no longer
-exists (gone).  Only definitive decisions are remembered for deduplication; a failed decision
+A decision is *definitive* when OpenAI has been told (accepted, rejected), the call no longer
+exists (gone) or the webhook is not the tenant's runtime's (ignored).  Only definitive decisions are remembered for deduplication; a failed decision
 (OpenAI could not be reached) is answered with HTTP 503 so that OpenAI redelivers, and the
 redelivery is processed as if it were the first.
 """
@@ -31,9 +31,12 @@ class Outcome(Enum):
     REJECTED = "rejected"
     GONE = "gone"
     FAILED = "failed"
+    #: The webhook of the runtime the tenant does not use: acknowledged, never accepted
+    #: (``reason`` ``tenant_runtime_<the tenant's runtime>``).
+    IGNORED = "ignored"
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, weakref_slot=False)  # remembered per decided call: no weakref slot
 class Decision:
     """The outcome of deciding one call, as reported to the webhook handler."""
 
@@ -58,4 +61,6 @@ class Decision:
             return {"ok": True, "rejected": self.reason}
         if self.outcome is Outcome.GONE:
             return {"ok": True, "gone": self.call_id}
+        if self.outcome is Outcome.IGNORED:  # the intake names the webhook's type in "ignored"
+            return {"ok": True, "ignored": True, "reason": self.reason}
         return {"ok": False, "error": self.reason, "retry": True}

@@ -21,6 +21,8 @@ class CallHandle:
 
     call_id: str
     received_at: float
+    #: The surface the call's webhook came on, ``realtime`` or ``live`` (actors.runtime).
+    runtime: str = "realtime"
     tenant_id: str | None = None
     state: str = "deciding"
     accepted_at: float | None = None

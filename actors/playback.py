@@ -25,13 +25,25 @@ RESPONSE_EVENTS = frozenset(
 )
 
 
-class Playback:
-    """Responses in the order the server created them, and which have finished playing."""
+#: Responses remembered, the newest: a goodbye further back than this has long played.
+REMEMBERED_RESPONSES = 64
+#: A response id longer than this is ignored (OpenAI's are about 30 characters).
+MAX_RESPONSE_ID_CHARS = 128
 
-    __slots__ = ("_audio", "_changed", "_responses")
+
+class Playback:
+    """Responses in the order the server created them, and which have finished playing.
+
+    Bounded whatever the sideband sends: the newest :data:`REMEMBERED_RESPONSES` responses,
+    audio state only for those.
+    """
+
+    __slots__ = ("_audio", "_changed", "_forgotten", "_responses")
 
     def __init__(self) -> None:
         self._responses: list[str] = []
+        #: How many responses were created before the first in ``_responses``.
+        self._forgotten = 0
         #: response id -> its audio finished (True also for a response without audio)
         self._audio: dict[str, bool] = {}
         #: Made when someone waits; set when anything here (or the session's close) changes.
@@ -39,16 +51,21 @@ class Playback:
 
     def mark(self) -> int:
         """A mark for :meth:`wait_goodbye`: the goodbye is the next response created after it."""
-        return len(self._responses)
+        return self._forgotten + len(self._responses)
 
     def track(self, kind: str, event: dict[str, Any]) -> None:
         """Take one of :data:`RESPONSE_EVENTS` into account (ill-formed ones are ignored)."""
         response = event.get("response")
         response_id = response.get("id") if isinstance(response, dict) else event.get("response_id")
-        if not isinstance(response_id, str):
+        if not isinstance(response_id, str) or len(response_id) > MAX_RESPONSE_ID_CHARS:
             return
         if kind == "response.created":
             self._responses.append(response_id)
+            if len(self._responses) > REMEMBERED_RESPONSES:
+                self._audio.pop(self._responses.pop(0), None)
+                self._forgotten += 1
+        elif response_id not in self._responses:
+            return  # audio of a response never created (or long forgotten) is nobody's goodbye
         elif kind == "output_audio_buffer.started":
             self._audio.setdefault(response_id, False)
         elif kind == "response.done":
@@ -75,8 +92,10 @@ class Playback:
         Audio of earlier responses does not count.
         """
         with trio.move_on_after(timeout_s):
-            while len(self._responses) <= mark:
+            while self.mark() <= mark:
                 await self.wait_change()
-            goodbye = self._responses[mark]
-            while not self._audio.get(goodbye, False):
+            if mark < self._forgotten:
+                return  # dozens of responses came after it: it has played
+            goodbye = self._responses[mark - self._forgotten]
+            while not self._audio.get(goodbye, False) and goodbye in self._responses:
                 await self.wait_change()

@@ -8,13 +8,17 @@ websocket's reader, every tool run, and nothing else.
 How a call ends (``call_ended`` ``reason``):
 
 =====================  ======================================================================
-caller_hangup          the sideband closed (a hanging-up caller often drops it without a frame)
+caller_hangup          the sideband closed with 1000, 1001, 1005 (no code) or 1006 (no close frame:
+                       a hanging-up caller often drops it so)
+sideband_*             it closed otherwise (actors.sideband): ``_message_too_large`` (1009),
+                       ``_protocol_error`` (a frame refused; 1002, 1003, 1007), ``_error`` (1011...)
 end_call               the model called end_call and its goodbye finished playing
 transferred            a transfer was requested and the session closed (or the wait ran out)
 operator_hangup        ``POST /actors/{call_id}/hangup`` on the operator port
 max_duration           the tenant's ``limits.max_call_duration_s`` ran out
 drain                  the process was draining and the grace period ran out
-session_start_failed   the sideband did not come up (rejected, TLS or handshake failure, 404s, timeout)
+session_start_failed   the sideband did not come up (rejected, TLS or handshake failure, 404s, timeout
+                       before the handshake or OpenAI's ``session.created``)
 =====================  ======================================================================
 
 Teardown is shielded and bounded: unless the remote side closed the sideband normally (code
@@ -36,6 +40,7 @@ import h11
 import trio
 from attrs import frozen
 from trio_websocket import (
+    CloseReason,
     ConnectionClosed,
     ConnectionRejected,
     HandshakeError,
@@ -49,13 +54,20 @@ from .errors import CallControlError, CallGoneError, SessionStartFailed
 from .handle import CallHandle
 from .log import log_event
 from .playback import RESPONSE_EVENTS, Playback
+from .sideband import (
+    MAX_MESSAGE_BYTES,
+    MESSAGE_QUEUE_SIZE,
+    end_reason_of_close,
+    excerpt,
+    log_realtime_error,
+    read_event,
+)
 from .tls import TlsSessions, describe_tls_failure, open_tls_over_tcp, tls_failure
 from .tool_runs import ToolRuns
 
 if TYPE_CHECKING:
     from .call import CallEnv, CallPlan
 
-MAX_MESSAGE_BYTES = 16 * 2**20
 #: Pauses between sideband attempts answered with 404 (the session may lag the accept).
 CONNECT_RETRY_DELAYS_S = (0.25, 0.5, 0.5)
 #: How long closing the socket may take at teardown.
@@ -138,8 +150,9 @@ class _Session(ToolRuns):
         self.transferring = False
         #: What the model's responses did: the goodbye waits of end_call and transfer_call.
         self.playback = Playback()
-        #: Made at the first tool call: most calls have none.
-        self._seen_tool_calls: set[str] | None = None
+        #: Made at the first tool call (and the first queued): most calls have none.
+        self._seen_tool_calls: dict[str, None] | None = None
+        self._tool_queue = None
 
     # -- life -------------------------------------------------------------------------------
 
@@ -213,7 +226,11 @@ class _Session(ToolRuns):
                                 self.call.counters["connect_retries"] += 1
                                 await trio.sleep(delay)
                             stream = await _open_stream(target, self.env.tls, self.env.tls_sessions)
-                            self.ws = ws = await self._handshake(nursery, stream, target)
+                            ws = await self._handshake(nursery, stream, target)
+                            # Up only once OpenAI says so: a sideband that never speaks is
+                            # a start that timed out, not a live call nobody hears.
+                            await self._session_created(ws, nursery)
+                            self.ws = ws
                             if isinstance(stream, trio.SSLStream):
                                 self.env.tls_sessions.keep(stream, target.origin)
                         await self._live(ws, nursery)
@@ -228,7 +245,8 @@ class _Session(ToolRuns):
             # A failed handshake surfaces from the reader task, a late one from our deadline, a
             # refused or failed connection from the nursery's body: hand any over unwrapped.
             failed = group.subgroup(
-                (HandshakeError, trio.TooSlowError, trio.BrokenResourceError, OSError, *_PROTOCOL_ERRORS)
+                (HandshakeError, trio.TooSlowError, trio.BrokenResourceError, OSError,
+                 SessionStartFailed, *_PROTOCOL_ERRORS)
             )
             if self.ws is None and failed is not None and failed.exceptions == group.exceptions:
                 first = failed.exceptions[0]
@@ -264,7 +282,20 @@ class _Session(ToolRuns):
             target.resource,
             extra_headers=[(b"Authorization", f"Bearer {self.env.settings.openai_api_key}".encode())],
             max_message_size=MAX_MESSAGE_BYTES,
+            message_queue_size=MESSAGE_QUEUE_SIZE,
         )
+
+    async def _session_created(self, ws: WebSocketConnection, nursery: trio.Nursery) -> None:
+        """Until the sideband's ``session.created``; any event before it is dispatched as usual."""
+        while True:
+            try:
+                message = await ws.get_message()
+            except ConnectionClosed:
+                raise SessionStartFailed("handshake_failed", "closed before session.created") from None
+            event = read_event(message)
+            if event is not None and event.get("type") == "session.created":
+                return
+            await self._dispatch(message, nursery)  # parsed again: only what precedes it
 
     async def _live(self, ws: WebSocketConnection, nursery: trio.Nursery) -> None:
         """Greet the caller, then read the sideband until it closes."""
@@ -273,12 +304,27 @@ class _Session(ToolRuns):
             try:
                 message = await ws.get_message()
             except ConnectionClosed as exc:
-                self.close_code = exc.reason.code if exc.reason is not None else None
-                self.closed = True
-                self.playback.changed()
-                self.call.request_end("transferred" if self.transferring else "caller_hangup")
+                self._closed(exc.reason)
                 return
-            self._dispatch(message, nursery)
+            await self._dispatch(message, nursery)
+
+    def _closed(self, reason: CloseReason | None) -> None:
+        """The sideband closed: end the call with the reason its close code names."""
+        self.close_code = reason.code if reason is not None else None
+        self.closed = True
+        self.playback.changed()
+        end_reason = "transferred" if self.transferring else end_reason_of_close(self.close_code)
+        if end_reason.startswith("sideband_") and self.call.end_reason is None:
+            log_event(
+                logging.WARNING,
+                "sideband_closed_abnormally",
+                "the sideband closed abnormally; hanging up",
+                end_reason=end_reason,
+                close_code=self.close_code,
+                close_reason=excerpt(reason.reason if reason is not None else None, 120),
+                max_message_bytes=MAX_MESSAGE_BYTES,
+            )
+        self.call.request_end(end_reason)
 
     async def _greet(self) -> None:
         self.call.state = "live"
@@ -291,14 +337,12 @@ class _Session(ToolRuns):
             }
         )
 
-    def _dispatch(self, message: str | bytes, nursery: trio.Nursery) -> None:
+    async def _dispatch(self, message: str | bytes, nursery: trio.Nursery) -> None:
+        """Act on one sideband message; only a refused tool call waits here (for its output)."""
         counters = self.call.counters
         counters["events_received"] += 1
-        try:
-            event = json.loads(message)
-        except (ValueError, RecursionError):  # not JSON, or nested past the decoder's limit
-            event = None
-        if not isinstance(event, dict):
+        event = read_event(message)
+        if event is None:
             counters["unreadable_events"] += 1
             return
         kind = event.get("type")
@@ -313,20 +357,11 @@ class _Session(ToolRuns):
                 and item.get("type") == "function_call"
                 and item.get("status") == "completed"
             ):
-                self._start_tool(item, nursery)
+                await self._take_tool_call(item, nursery)
         elif kind in RESPONSE_EVENTS:
             self.playback.track(kind, event)
         elif kind == "error":
-            counters["error_events"] += 1
-            error = event.get("error")
-            error = error if isinstance(error, dict) else {}
-            log_event(
-                logging.WARNING,
-                "realtime_error",
-                "the realtime session reported an error",
-                code=str(error.get("code"))[:80],
-                error_message=str(error.get("message"))[:300],
-            )
+            log_realtime_error(event, counters)
         # Every other event type (and new ones OpenAI adds) is ignored.
 
     # -- io ---------------------------------------------------------------------------------
@@ -369,5 +404,6 @@ class _Session(ToolRuns):
             duration_s=duration_s,
             close_code=self.close_code,
             tool_calls=call.counters["tool_calls"],
+            tool_calls_refused=call.counters["tool_calls_refused"],
         )
         self.env.hooks.ended(call, reason=reason, duration_s=duration_s)

@@ -27,6 +27,8 @@ from attrs import frozen
 from config.models import EndCallTool, HttpTool, ToolSpec, TransferCallTool
 
 from .errors import ResponseTooLarge, ToolArgsParseError, ToolExecutionError, ToolNotFoundError
+from .sideband import excerpt
+from .tls import describe_tls_failure, tls_failure
 from .transport import MAX_RESPONSE_BYTES_EXTENSION, TrioTransport
 
 #: A tool whose work the session does after the model has answered: hang up or transfer.
@@ -39,26 +41,55 @@ class ToolResult:
     then: CallAction | None = None
 
 
-def find_tool(tools: Sequence[ToolSpec], name: str) -> ToolSpec:
+def find_tool(tools: Sequence[ToolSpec], name: str | None) -> ToolSpec:
+    """The call's tool called ``name`` (None: the model's function call had no string name)."""
     for tool in tools:
         if tool.name == name:
             return tool
+    said = "a tool without a name" if name is None else repr(name[:64])
     raise ToolNotFoundError(
-        f"the model called {name[:64]!r}, which this call does not have",
+        f"the model called {said}, which this call does not have",
         reason="tool_not_found",
-        context={"tool_name": name[:64], "available": [tool.name for tool in tools]},
+        context={"tool_name": None if name is None else name[:64], "available": [tool.name for tool in tools]},
     )
 
 
 #: How deeply the model's arguments may nest (objects and arrays): real ones nest a few levels;
 #: anything deeper is refused before any code of ours or a tool's walks it recursively.
 MAX_ARGUMENT_DEPTH = 32
+#: The longest argument string taken from the model, in characters.  A realtime response holds
+#: at most 4,096 output tokens (some 16 KB of text); longer arguments are refused on sight
+#: (``tool_args_too_large``), so a queued function call holds at most this much.
+MAX_ARGUMENT_CHARS = 64 * 1024
+
+
+def refuse_arguments(name: str | None, arguments: object) -> ToolArgsParseError | None:
+    """Why ``arguments`` are refused whatever the tool (not a string, or too long), or None."""
+    tool_name = None if name is None else name[:64]
+    said = "a tool without a name" if tool_name is None else tool_name
+    if not isinstance(arguments, str):
+        return ToolArgsParseError(
+            f"arguments for {said} are not a JSON string but {excerpt(arguments, 40)}",
+            reason="tool_args_invalid",
+            context={"tool_name": tool_name, "arguments_excerpt": excerpt(arguments, 80)},
+        )
+    if len(arguments) > MAX_ARGUMENT_CHARS:
+        return ToolArgsParseError(
+            f"arguments for {said} are {len(arguments)} characters long, more than {MAX_ARGUMENT_CHARS}",
+            reason="tool_args_too_large",
+            context={"tool_name": tool_name, "arguments_chars": len(arguments)},
+        )
+    return None
 
 
 def parse_arguments(tool: ToolSpec, arguments: object) -> dict[str, Any]:
     """The model's argument string as a JSON object, nested at most :data:`MAX_ARGUMENT_DEPTH`."""
+    refused = refuse_arguments(tool.name, arguments)
+    if refused is not None:
+        raise refused
+    assert isinstance(arguments, str)  # refuse_arguments saw to it
     try:
-        parsed = json.loads(arguments) if isinstance(arguments, str) else None
+        parsed = json.loads(arguments)
     except (ValueError, RecursionError):  # not JSON, or nested past the decoder's own limit
         parsed = None
     problem = "are not a JSON object"
@@ -68,7 +99,7 @@ def parse_arguments(tool: ToolSpec, arguments: object) -> dict[str, Any]:
         raise ToolArgsParseError(
             f"arguments for {tool.name} {problem}",
             reason="tool_args_invalid",
-            context={"tool_name": tool.name, "arguments_excerpt": str(arguments)[:80]},
+            context={"tool_name": tool.name, "arguments_excerpt": arguments[:80]},
         )
     return parsed
 
@@ -163,6 +194,11 @@ async def _post(
     except ResponseTooLarge as exc:
         raise too_large from exc
     except httpx2.HTTPError as exc:
+        if (tls := tls_failure(exc)) is not None:
+            raise ToolExecutionError(
+                f"{tool.name}: TLS with the tool's host failed", reason="tool_tls_error",
+                context={**context, "tls_reason": describe_tls_failure(tls)},
+            ) from exc
         raise ToolExecutionError(
             f"{tool.name} could not be reached", reason="tool_unreachable",
             context={**context, "cause_type": type(exc).__name__},

@@ -384,7 +384,8 @@ def concurrency_section(r: dict[str, Any]) -> list[str]:
             f"- **File descriptors.** callvisor held {top['fds']:,} descriptors with {top['live_sidebands']:,} live calls "
             f"({num(per_call_fds, 2)} per call above its idle {base_fds}): one socket per sideband, plus pooled",
             "  connections for call control and tools. Set `LimitNOFILE` (systemd) or `ulimit -n` to at least",
-            "  `MAX_CONCURRENT_CALLS` x 1.2 + 1,000; the common default of 1,024 caps a process below 1,000 calls.",
+            "  2 x `MAX_CONCURRENT_CALLS` + 256, what `callvisor serve` checks at start (`fd_limit_low`; the second",
+            "  descriptor per call is room for webhooks in delivery); the common default of 1,024 caps a process below 400 calls.",
             "  The harness raised its own soft limit to the hard limit (`resource.setrlimit`), and the processes",
             "  it starts inherit it; the limit here was "
             f"{(r.get('machine') or {}).get('rlimit_nofile')}.",

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import random
 import sys
 from collections import Counter
@@ -40,13 +39,13 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from hypercorn.config import Config
 from hypercorn.trio import serve
 from quart import Response, request
 from quart_trio import QuartTrio
 
 from bench.stats import summary_ms
 from bench.sysinfo import raise_fd_limit
+from supervisor.http_server import hypercorn_config, install
 from supervisor.json_app import create_json_app, json_response
 from supervisor.testing import RecordedRequest, SimulatedCall, SimulatedPlatform, serve_platform
 
@@ -269,11 +268,8 @@ async def run(host: str, trust_bundle: Path | None) -> None:
         platform.tls.write_trust_bundle(trust_bundle)
     async with trio.open_nursery() as nursery:
         await nursery.start(partial(serve_platform, platform, host=host))
-        config = Config()
-        config.bind = [f"{host}:0"]
-        config.accesslog = None
-        config.errorlog = logging.getLogger("bench.platform")
-        config.keep_alive_max_requests = 1_000_000
+        install()
+        config = hypercorn_config(f"{host}:0", errorlog="bench.platform")
         binds = await nursery.start(partial(serve, create_control_app(platform), config))
         print(
             json.dumps(

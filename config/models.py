@@ -16,7 +16,7 @@ import math
 import re
 from typing import Any, ClassVar
 
-from attrs import Attribute, field, frozen
+from attrs import Attribute, Factory, field, frozen
 
 from .errors import InvalidField
 
@@ -26,6 +26,19 @@ CURRENT_SCHEMA_VERSION = 1
 MAX_CALL_DURATION_S = 86_400.0
 MAX_HTTP_TIMEOUT_S = 30.0
 MAX_HTTP_RESPONSE_BYTES = 1024 * 1024
+
+#: The runtimes a tenant's calls can run on: OpenAI's Realtime API or GPT-Live.
+RUNTIMES = ("realtime", "live")
+#: The model a tenant gets when its config names none, by runtime.
+DEFAULT_MODEL_BY_RUNTIME = {"realtime": "gpt-realtime", "live": "gpt-live-1"}
+#: The Responses model that runs a Live tenant's tools when ``live.delegation_model`` is unset.
+DEFAULT_DELEGATION_MODEL = "gpt-5.4-mini"
+#: The backend prompt of a Live tenant's Responses delegation when
+#: ``live.delegation_instructions`` is unset.
+DEFAULT_DELEGATION_INSTRUCTIONS = (
+    "You act for a voice agent on a phone call. When it hands you a task, call the one function "
+    "that does it, then reply in one short sentence the agent can say to the caller."
+)
 
 TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 TRANSFER_SCHEMES = ("tel:", "sip:", "sips:")
@@ -67,14 +80,51 @@ class Limits:
 
 
 @frozen(kw_only=True)
+class LiveOptions:
+    """The keys only a Live tenant has: the Responses delegation that runs its tools.
+
+    GPT-Live has no function tools of its own; it hands tasks to a Responses model, whose
+    model and prompt these are.  The tenant's voice-facing instructions stay its prompts'.
+    """
+
+    delegation_model: str = field(default=DEFAULT_DELEGATION_MODEL, validator=_non_empty)
+    delegation_instructions: str = field(
+        default=DEFAULT_DELEGATION_INSTRUCTIONS, validator=_non_empty
+    )
+
+
+def _runtime(_inst: object, attribute: Attribute[str], value: str) -> None:
+    if value not in RUNTIMES:
+        raise InvalidField(attribute.name, f"must be one of {', '.join(RUNTIMES)}, got {value!r}")
+
+
+def _default_model(config: TenantConfig) -> str:
+    return DEFAULT_MODEL_BY_RUNTIME.get(config.runtime, DEFAULT_MODEL_BY_RUNTIME["realtime"])
+
+
+@frozen(kw_only=True)
 class TenantConfig:
     """A tenant's validated config document."""
 
     schema_version: int = field()
-    model: str = field(default="gpt-realtime", validator=_non_empty)
+    runtime: str = field(default="realtime", validator=_runtime)
+    # After ``runtime``: its default depends on it.
+    model: str = field(default=Factory(_default_model, takes_self=True), validator=_non_empty)
     voice: str = field(default="marin", validator=_non_empty)
     limits: Limits = field(factory=Limits)
     tools: tuple[dict[str, Any], ...] = ()
+    #: Only for ``runtime: live``; None there means the defaults (see ``live_options``).
+    live: LiveOptions | None = field(default=None)
+
+    @live.validator
+    def _check_live(self, attribute: Attribute[LiveOptions | None], value: LiveOptions | None) -> None:
+        if value is not None and self.runtime != "live":
+            raise InvalidField(attribute.name, f"only for runtime live (this tenant's is {self.runtime})")
+
+    @property
+    def live_options(self) -> LiveOptions:
+        """The Live keys, defaults filled in (meaningful for a Live tenant only)."""
+        return self.live if self.live is not None else LiveOptions()
 
     @schema_version.validator
     def _check_schema_version(self, attribute: Attribute[int], value: int) -> None:

@@ -54,6 +54,7 @@ from pymongo.errors import (
 )
 
 from .errors import InstructionsDBError
+from .health import DependencyHealth
 
 T = TypeVar("T")
 
@@ -138,6 +139,9 @@ class MongoStore:
         #: operation: a webhook in an outage is answered in about one timeout.
         self._unreachable_until = -math.inf
         self._last_failure: InstructionsDBError | None = None
+        #: What the operations found (GET /ready, callvisor_tenant_store_up); a fail-fast refusal
+        #: is no news and is not counted.
+        self.health = DependencyHealth("tenant_store")
 
     async def run(
         self, operation: str, fn: Callable[[Any], T], *, tenant_id: str | None = None
@@ -168,12 +172,18 @@ class MongoStore:
                 )
         except (trio.TooSlowError, PyMongoError, BSONError) as exc:
             error = map_db_error(operation, exc, tenant_id=tenant_id)
+            self.health.failed(error.reason, action=operation)
             if error.reason in ("db_timeout", "db_unavailable"):
                 self._last_failure = error
                 self._unreachable_until = trio.current_time() + FAIL_FAST_S
             raise error from exc
         self._last_failure = None
+        self.health.succeeded()
         return result
+
+    async def ping(self) -> None:
+        """One round trip to the server (``ping``); raises InstructionsDBError when it fails."""
+        await self.run("ping", lambda db: db.command("ping"))
 
     async def aclose(self) -> None:
         """Close the client in a worker thread; shielded, and bounded by ``deadline_s``.

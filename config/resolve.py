@@ -261,6 +261,17 @@ def peek_tenant_limit(raw_config: object) -> int | None:
     return value if type(value) is int and value >= 1 else None
 
 
+def peek_tenant_runtime(raw_config: object) -> str:
+    """Read ``runtime`` from a raw config document without validating it: ``live`` or ``realtime``.
+
+    Intake needs the runtime before the config is validated, to tell which of a call's two
+    webhooks to answer; anything but ``"live"`` reads as ``realtime`` (an invalid value then
+    fails validation on the Realtime delivery, so the call is still answered on one surface).
+    """
+    runtime = raw_config.get("runtime") if isinstance(raw_config, Mapping) else None
+    return "live" if runtime == "live" else "realtime"
+
+
 def _text(value: object) -> bool:
     return isinstance(value, str) and bool(value.strip())
 

@@ -123,6 +123,12 @@ class Settings:
         default="wss://api.openai.com/v1/realtime",
         description="URL of the Realtime websocket endpoint (ws or wss).",
     )
+    openai_live_url: str = variable(
+        "OPENAI_LIVE_URL", env.url_parser("ws", "wss"),
+        default="wss://api.openai.com/v1/live",
+        description="Base URL of the GPT-Live websocket endpoints (ws or wss); a Live call's "
+        "sideband attaches at {OPENAI_LIVE_URL}/sessions/{session_id}/attach.",
+    )
     ssl_cert_file: Path | None = variable("SSL_CERT_FILE", env.parse_readable_file, description=(
         "PEM bundle of the CA certificates trusted for OpenAI (call control, sideband) and http "
         "tools, in place of the system bundle. To add a private CA, append it to a copy of the "

@@ -55,6 +55,10 @@ class FileTenantSource:
     tenants: Mapping[str, TenantDocuments]
     routes: Mapping[str, str]  # E.164 number -> tenant id
     load_problems: tuple[str, ...] = ()
+    #: The problems among ``load_problems`` that make a reload keep the tenants it would replace:
+    #: a duplicate id (every entry of it skipped) or a number claimed twice (not routed), where
+    #: the file as written would silently take tenants or numbers out of service.
+    reload_blockers: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: Path | str, *, default_region: str = DEFAULT_REGION) -> FileTenantSource:
@@ -91,6 +95,7 @@ class FileTenantSource:
             tenants=reader.tenants,
             routes=reader.routes(),
             load_problems=tuple(reader.problems),
+            reload_blockers=tuple(reader.blockers),
         )
 
     async def route_number(self, number: str) -> str | None:
@@ -138,9 +143,12 @@ class _Reader:
         self.tenants: dict[str, TenantDocuments] = {}
         self.claims: dict[str, list[str]] = {}  # number -> tenant ids, in file order
         self.problems: list[str] = []
+        self.blockers: list[str] = []
 
-    def problem(self, line: str) -> None:
+    def problem(self, line: str, *, blocks_reload: bool = False) -> None:
         self.problems.append(line)
+        if blocks_reload:
+            self.blockers.append(line)
 
     def read_tenants(self, entries: list[Any]) -> None:
         ids = [_entry_id(entry) for entry in entries]
@@ -156,7 +164,7 @@ class _Reader:
             elif len(places[tenant_id]) > 1:
                 if index == places[tenant_id][0]:
                     where = ", ".join(f"tenants[{i}]" for i in places[tenant_id])
-                    self.problem(f"{where}: duplicate id {tenant_id!r}; all of them skipped")
+                    self.problem(f"{where}: duplicate id {tenant_id!r}; all of them skipped", blocks_reload=True)
             else:
                 self.read_tenant(f"tenants[{index}] ({tenant_id})", tenant_id, entry)
 
@@ -235,5 +243,5 @@ class _Reader:
                 routes[number] = tenant_ids[0]
             else:
                 claimed = ", ".join(map(repr, tenant_ids))
-                self.problem(f"{number} is claimed by tenants {claimed}; not routed")
+                self.problem(f"{number} is claimed by tenants {claimed}; not routed", blocks_reload=True)
         return routes

@@ -9,7 +9,11 @@ address without a token is refused at start-up by the settings.
 ``GET /actors/{call_id}``                one call (404 if not live here)
 ``POST /actors/{call_id}/hangup``        end the call (reason ``operator_hangup``); 202
 ``POST /drain``                          start draining (as SIGTERM does); 202
-``GET /ready``                           200 while admitting calls, 503 while draining
+``POST /tenants/reload``                 re-read CALLVISOR_TENANTS_FILE (as SIGHUP does); 200, or
+                                         422 with the problems when the old tenants stay
+``GET /ready``                           200 while admitting calls, 503 while draining (or, in
+                                         cluster mode, while MongoDB fails); the body gives the
+                                         state of the tenant store and of OpenAI call control
 ``GET /metrics``                         Prometheus text
 ======================================  =========================================================
 
@@ -31,10 +35,12 @@ from quart_trio import QuartTrio
 from actors.handle import CallHandle
 from actors.log import log_event
 from config.errors import InstructionsDBError
+from config.health import Dependencies
 
 from .cluster import Coordination
 from .json_app import create_json_app
 from .supervisor import Supervisor
+from .tenants_reload import ReloadResult
 
 
 def task_tree(task: trio.lowlevel.Task, depth: int = 0) -> list[dict[str, Any]]:
@@ -60,6 +66,8 @@ def create_admin_app(
     admin_token: str | None,
     request_drain: Callable[[], Awaitable[None] | None],
     cluster: Coordination | None = None,
+    dependencies: Dependencies | None = None,
+    reload_tenants: Callable[[str], Awaitable[ReloadResult | None]] | None = None,
 ) -> QuartTrio:
     app = create_json_app("callvisor.admin")
     expected = f"Bearer {admin_token}".encode() if admin_token else None
@@ -132,11 +140,21 @@ def create_admin_app(
             await started
         return {"ok": True, "draining": True}, 202
 
+    @app.post("/tenants/reload")
+    async def tenants_reload() -> tuple[dict[str, Any], int]:
+        result = None if reload_tenants is None else await reload_tenants("POST /tenants/reload")
+        if result is None:  # MongoDB: every call reads the documents it needs
+            return {"ok": True, "source": "mongodb", "reloaded": False}, 200
+        return {"source": "file", **result.view()}, 200 if result.applied else 422
+
     @app.get("/ready")
     async def ready() -> tuple[dict[str, Any], int]:
-        if supervisor.draining:
-            return {"ok": False, "ready": False, "draining": True}, 503
-        return {"ok": True, "ready": True, "draining": False}, 200
+        body: dict[str, Any] = {"draining": supervisor.draining}
+        ready = not supervisor.draining
+        if dependencies is not None:
+            ready = ready and dependencies.admits_calls()
+            body["dependencies"] = dependencies.view()
+        return {"ok": ready, "ready": ready, **body}, 200 if ready else 503
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -1,5 +1,9 @@
 """Webhook intake: verify, parse, deduplicate, then hand the call to the supervisor.
 
+The incoming-call types are ``realtime.call.incoming`` (id ``data.call_id``) and GPT-Live's
+``live.transport.incoming`` and deprecated ``live.call.incoming`` (id ``data.session_id``),
+handled alike; the call actor ignores the one whose runtime the tenant does not use.
+
 :meth:`WebhookIntake.handle` turns one POST (raw body + headers) into an HTTP status and JSON
 body.  Bad input is answered with 4xx and a log line, never a 500:
 
@@ -9,7 +13,9 @@ situation                                  status  body
 signature fails                            401     ``{"ok": false, "error": "webhook_verification_failed", "reason": R}``
 body over 256 KiB                          413     ``{"ok": false, "error": "body_too_large"}``
 not JSON / not an object / no call_id      400     ``{"ok": false, "error": "malformed_json" | "missing_call_id"}``
+(``data.session_id`` for the Live types)
 a type we do not handle                    200     ``{"ok": true, "ignored": TYPE}``
+the runtime the tenant does not use        200     ``{"ok": true, "ignored": TYPE, "reason": R}``
 webhook-id or call_id already decided      200     ``{"ok": true, "duplicate": true}``
 call accepted / rejected / gone            200     ``{"ok": true, "accepted"|"rejected"|"gone": ...}``
 OpenAI unreachable while deciding          503     ``{"ok": false, "error": E, "retry": true}``, E one of
@@ -31,6 +37,7 @@ from typing import Any, Protocol
 import trio
 
 from actors.call import IncomingCall
+from actors.decision import Outcome
 from actors.log import call_context, log_event
 from config.settings import Settings
 
@@ -41,6 +48,12 @@ from .webhooks import WebhookVerificationError, verify_webhook
 
 MAX_BODY_BYTES = 256 * 1024
 INCOMING_CALL = "realtime.call.incoming"
+#: The incoming-call webhook types: the runtime each belongs to and the field of its id.
+INCOMING_CALLS = {
+    INCOMING_CALL: ("realtime", "call_id"),
+    "live.transport.incoming": ("live", "session_id"),
+    "live.call.incoming": ("live", "session_id"),  # deprecated by OpenAI, still delivered
+}
 _CALL_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 
 Reply = tuple[int, dict[str, Any]]
@@ -106,7 +119,8 @@ class WebhookIntake:
         event_type = event.get("type")
         if not isinstance(event_type, str):
             return self._invalid("malformed_json", meta.webhook_id)
-        if event_type != INCOMING_CALL:
+        incoming_kind = INCOMING_CALLS.get(event_type)
+        if incoming_kind is None:
             event_type = event_type[:100]
             log_event(
                 logging.INFO, "webhook_ignored", "webhook type not handled",
@@ -114,8 +128,9 @@ class WebhookIntake:
             )
             self._metrics.webhooks_total.labels(result="ignored").inc()
             return 200, {"ok": True, "ignored": event_type}
+        runtime, id_field = incoming_kind
         data = event.get("data")
-        call_id = data.get("call_id") if isinstance(data, dict) else None
+        call_id = data.get(id_field) if isinstance(data, dict) else None
         if not isinstance(call_id, str) or not _CALL_ID.fullmatch(call_id):
             return self._invalid("missing_call_id", meta.webhook_id)
         sip_headers = data.get("sip_headers") if isinstance(data, dict) else None
@@ -126,16 +141,17 @@ class WebhookIntake:
             if isinstance(sip_headers, list)
             else (),
             received_at=received_at,
+            runtime=runtime,
         )
         # Shielded from the request: if OpenAI hangs up on us mid-decision, the decision (which
         # runs in this task until the actor reports it) must still finish, be logged and be
         # remembered, or an accepted call would be left without its actor.  Every wait inside
         # is bounded (call control, tenant store, the ledgers).
         with call_context(call_id=call_id), trio.CancelScope(shield=True):
-            reply = await self._decide(incoming)
+            reply = await self._decide(incoming, event_type)
         return reply
 
-    async def _decide(self, incoming: IncomingCall) -> Reply:
+    async def _decide(self, incoming: IncomingCall, event_type: str) -> Reply:
         async with self.deliveries.claim(incoming.webhook_id) as claim:
             if claim.previous is not None:
                 return self._duplicate(incoming, "webhook_id")
@@ -144,6 +160,8 @@ class WebhookIntake:
                 claim.settle(SETTLED)
                 return self._duplicate(incoming, "call_id")
             reply = (decision.http_status(), decision.http_body())
+            if decision.outcome is Outcome.IGNORED:
+                reply = (200, {"ok": True, "ignored": event_type, "reason": decision.reason})
             if decision.definitive:
                 claim.settle(SETTLED)
                 self._metrics.webhooks_total.labels(result=decision.outcome.value).inc()

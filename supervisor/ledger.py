@@ -11,6 +11,7 @@ Memory is bounded: entries expire after ``ttl_s`` and the oldest are evicted pas
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -43,9 +44,13 @@ class Claim(Generic[T]):
 class Ledger(Generic[T]):
     """In-process ledger of definitive outcomes.
 
-    Entries are remembered in the order they settle, which is the order they expire: a dict in
-    insertion order and, beside it, a deque of expiry times, one float each (no tuple, no
-    OrderedDict links), so that a remembered key costs its string, a dict slot and a float.
+    Entries are remembered in the order they settle, which is the order they expire: a dict, and
+    beside it a deque of the same keys in that order and an array of their expiry times (no tuple,
+    no float object, no OrderedDict links), so that a remembered key costs its string, a dict slot
+    and 16 bytes.  The key deque is what finds the oldest entry: ``next(iter(dict))`` would scan
+    the holes that deletions leave at the front of a dict, about 60 µs per eviction at 100,000
+    entries.  The array is consumed from ``_head``; its expired part is cut off once it is the
+    larger half, so each expiry time is moved at most once on average.
     """
 
     def __init__(
@@ -54,7 +59,9 @@ class Ledger(Generic[T]):
         self._ttl_s = ttl_s
         self._max_entries = max_entries
         self._settled: dict[str, T] = {}
-        self._expires: deque[float] = deque()
+        self._order: deque[str] = deque()
+        self._expires = array("d")
+        self._head = 0
         self._pending: dict[str, trio.Event] = {}
 
     def __len__(self) -> int:
@@ -89,6 +96,7 @@ class Ledger(Generic[T]):
         if key in self._settled:  # cannot happen while claims hold keys; keep the first
             return
         self._settled[key] = outcome
+        self._order.append(key)
         self._expires.append(trio.current_time() + self._ttl_s)
         while len(self._settled) > self._max_entries:
             self._drop_oldest()
@@ -96,9 +104,12 @@ class Ledger(Generic[T]):
     def _expire(self) -> None:
         now = trio.current_time()
         expires = self._expires
-        while expires and expires[0] <= now:
+        while self._head < len(expires) and expires[self._head] <= now:
             self._drop_oldest()
 
     def _drop_oldest(self) -> None:
-        del self._settled[next(iter(self._settled))]
-        self._expires.popleft()
+        del self._settled[self._order.popleft()]
+        self._head += 1
+        if self._head >= 1024 and self._head * 2 >= len(self._expires):
+            del self._expires[: self._head]
+            self._head = 0

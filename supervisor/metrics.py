@@ -22,8 +22,10 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from config.health import Dependencies
 
 #: ``outcome`` label values of ``callvisor_calls_total``.
 CALL_OUTCOMES = ("accepted", "rejected", "gone", "failed", "ended")
@@ -162,6 +164,11 @@ class Metrics:
             ["tool", "outcome"],
             registry=registry,
         )
+        self.draining = Gauge(
+            "callvisor_draining",
+            "1 from the start of a drain until the process exits, else 0.",
+            registry=registry,
+        )
         self.capacity_in_use = Gauge(
             "callvisor_capacity_in_use",
             "Call slots taken.",
@@ -207,6 +214,46 @@ class Metrics:
         finally:
             gc.callbacks.remove(on_collection)
 
+    def watch_dependencies(self, dependencies: Dependencies) -> None:
+        """Report ``dependencies`` at each scrape: ``callvisor_tenant_store_up``,
+        ``callvisor_tenant_store_seconds_since_success`` (MongoDB only) and
+        ``callvisor_call_control_failures_total{action,kind}``."""
+        self.registry.register(_DependencyCollector(dependencies))
+
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _DependencyCollector(Collector):
+    """Reads :class:`config.health.Dependencies` when scraped (nothing is kept twice)."""
+
+    def __init__(self, dependencies: Dependencies) -> None:
+        self._dependencies = dependencies
+
+    def collect(self) -> Iterator[Metric]:
+        store = self._dependencies.tenant_store
+        up = GaugeMetricFamily(
+            "callvisor_tenant_store_up",
+            "1 while the tenant store answers (always, for a tenants file), 0 while its requests fail",
+        )
+        if store is None or store.state != "unknown":
+            up.add_metric([], 0.0 if store is not None and store.state == "failing" else 1.0)
+        yield up
+        if store is not None:
+            age = GaugeMetricFamily(
+                "callvisor_tenant_store_seconds_since_success",
+                "Seconds since a request to the MongoDB tenant store last succeeded",
+            )
+            if (seconds := store.seconds_since_success()) is not None:
+                age.add_metric([], seconds)
+            yield age
+        failures = CounterMetricFamily(
+            "callvisor_call_control_failures",
+            "Call-control requests to OpenAI that failed, by action and kind (timeout, openai_4xx, "
+            "openai_5xx, connection_error, tls_error); a 404 is an answer, not a failure",
+            labels=["action", "kind"],
+        )
+        for (action, kind), count in sorted(self._dependencies.call_control.failures.items()):
+            failures.add_metric([action, kind], float(count))
+        yield failures

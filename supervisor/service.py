@@ -30,8 +30,10 @@ a full collection run at most once per :data:`GC_FULL_EVERY` young ones.  Pauses
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import resource
 import signal
 import ssl
 from collections.abc import AsyncIterator, Iterator
@@ -41,7 +43,6 @@ from functools import partial
 import httpx2
 import trio
 from attrs import frozen
-from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from actors.control import CallControl
@@ -50,17 +51,25 @@ from actors.session import run_session
 from actors.tls import client_tls_context
 from actors.tools import tool_http_client
 from config.errors import InstructionsDBError
+from config.health import Dependencies
 from config.mongo_source import MongoTenantSource
 from config.mongo_store import MongoStore, open_mongo_store
-from config.settings import Bind, Settings
+from config.settings import Settings
 from config.source import TenantSource
+from config.tenants_file import FileTenantSource
 
 from .admin_app import create_admin_app
 from .cluster import Coordination, cluster_coordination, ensure_cluster_indexes
+from .http_server import hypercorn_config, install, raise_open_file_limit
 from .intake import WebhookIntake
 from .metrics import Metrics
 from .public_app import create_public_app
 from .supervisor import Supervisor
+from .tenants_reload import ReloadableTenants, ReloadResult
+
+#: Period of the tenant store's ping: a quiet replica still knows within this time that MongoDB
+#: went away (GET /ready, callvisor_tenant_store_up).
+STORE_PROBE_PERIOD_S = 10.0
 
 #: Period of the event-loop lag probe.
 LOOP_LAG_PERIOD_S = 0.1
@@ -83,21 +92,6 @@ class ServiceInfo:
     service: Service
 
 
-def _hypercorn_config(bind: Bind) -> HypercornConfig:
-    config = HypercornConfig()
-    host = f"[{bind.host}]" if ":" in bind.host else bind.host
-    config.bind = [f"{host}:{bind.port}"]
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
-    config.graceful_timeout = 5.0
-    config.keep_alive_max_requests = 100_000
-    # Under a burst, a request may wait in the loop's queue longer than hypercorn's default 5 s
-    # before it is parsed, and hypercorn would drop its connection (measured in the burst
-    # benchmark); OpenAI's deliveries are spaced well below this.
-    config.keep_alive_timeout = 30.0
-    return config
-
-
 class Service:
     """The parts of one callvisor process, wired together."""
 
@@ -116,6 +110,23 @@ class Service:
         self.tls = tls
         self.metrics = Metrics()
         self.coordination = coordination
+        #: The tenants file, re-read on SIGHUP and POST /tenants/reload (None with MongoDB).
+        self.tenants: ReloadableTenants | None = None
+        if isinstance(source, FileTenantSource) and settings.tenants_file is not None:
+            source = self.tenants = ReloadableTenants(
+                source, settings.tenants_file, default_region=settings.default_region
+            )
+        #: The MongoDB store (tenants, or cluster mode's coordination), probed while serving.
+        self.store: MongoStore | None = (
+            coordination.store if coordination is not None
+            else source.store if isinstance(source, MongoTenantSource) else None
+        )
+        self.dependencies = Dependencies(
+            call_control=control.health,
+            tenant_store=self.store.health if self.store is not None else None,
+            store_decides_admission=coordination is not None,
+        )
+        self.metrics.watch_dependencies(self.dependencies)
         self.supervisor = Supervisor(
             settings=settings,
             source=source,
@@ -139,6 +150,8 @@ class Service:
             admin_token=settings.admin_token,
             request_drain=self.request_stop,
             cluster=coordination,
+            dependencies=self.dependencies,
+            reload_tenants=self.reload_tenants,
         )
         self._stop = trio.Event()
 
@@ -153,10 +166,19 @@ class Service:
         await self.supervisor.drain(self.settings.drain_grace_s)
         stop_servers.set()
 
+    async def reload_tenants(self, trigger: str) -> ReloadResult | None:
+        """Re-read the tenants file (None when the tenants come from MongoDB)."""
+        return None if self.tenants is None else await self.tenants.reload(trigger=trigger)
+
     async def _watch_signals(self) -> None:
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             async for signum in signals:
-                log_event(logging.WARNING, "signal_received", "signal received; draining", signal=signal.Signals(signum).name)
+                name = signal.Signals(signum).name
+                if signum == signal.SIGHUP:
+                    log_event(logging.WARNING, "signal_received", "signal received; reloading tenants", signal=name)
+                    await self.reload_tenants("SIGHUP")  # bounded: RELOAD_TIMEOUT_S
+                    continue
+                log_event(logging.WARNING, "signal_received", "signal received; draining", signal=name)
                 self.request_stop()
 
     async def _collect_young(self) -> None:
@@ -188,6 +210,7 @@ class Service:
         a service that shares its process.
         """
         settings = self.settings
+        install()
         with self.metrics.timing_gc_pauses(), ExitStack() as process_gc:
             async with trio.open_nursery() as outer:
                 await outer.start(self.supervisor.run)
@@ -197,13 +220,15 @@ class Service:
                     outer.start_soon(self._watch_loop_lag, name="loop-lag")
                 if self.coordination is not None:
                     outer.start_soon(self.coordination.hangups.watch, name="cluster-hangups")
+                if self.store is not None:
+                    outer.start_soon(_probe_store_forever, self.store, name="store-probe")
                 stop_servers = trio.Event()
                 async with trio.open_nursery() as servers:
                     public = await servers.start(
                         partial(
                             hypercorn_serve,
                             self.public_app,
-                            _hypercorn_config(settings.http_bind),
+                            hypercorn_config(settings.http_bind),
                             shutdown_trigger=stop_servers.wait,
                         )
                     )
@@ -211,7 +236,7 @@ class Service:
                         partial(
                             hypercorn_serve,
                             self.admin_app,
-                            _hypercorn_config(settings.admin_bind),
+                            hypercorn_config(settings.admin_bind),
                             shutdown_trigger=stop_servers.wait,
                         )
                     )
@@ -223,11 +248,20 @@ class Service:
                         logging.INFO, "service_started", "callvisor is serving",
                         public=public[0], admin=admin[0], replica_id=settings.replica_id,
                         max_concurrent_calls=settings.max_concurrent_calls,
+                        fd_limit=resource.getrlimit(resource.RLIMIT_NOFILE)[0],
                     )
                     task_status.started(ServiceInfo(public_url=public[0], admin_url=admin[0], service=self))
                 # Both servers have shut down (bounded by their graceful_timeout) after the drain.
                 outer.cancel_scope.cancel()
         log_event(logging.INFO, "service_stopped", "callvisor stopped")
+
+
+async def _probe_store_forever(store: MongoStore) -> None:
+    """Ping the store every STORE_PROBE_PERIOD_S, so that its health is known between calls."""
+    while True:
+        with contextlib.suppress(InstructionsDBError):  # recorded in store.health by run()
+            await store.ping()
+        await trio.sleep(STORE_PROBE_PERIOD_S)
 
 
 @contextmanager
@@ -289,6 +323,7 @@ async def run_service(
     registry live in MongoDB too.  The service starts even when MongoDB is down: calls then
     get the fallback prompts (or, in cluster mode, are refused).
     """
+    raise_open_file_limit(settings.max_concurrent_calls)
     async with AsyncExitStack() as stack:
         store: MongoStore | None = None
         if settings.mongodb_uri is not None:

@@ -25,9 +25,10 @@ import trio
 
 from actors.call import CallEnv, IncomingCall, SessionRunner, run_call
 from actors.control import CallControl
-from actors.decision import Decision
+from actors.decision import Decision, Outcome
 from actors.errors import CallRefused
 from actors.handle import CallHandle
+from actors.live_session import run_live_session
 from actors.log import log_event
 from config.settings import Settings
 from config.source import TenantSource
@@ -38,9 +39,11 @@ from .metrics import Metrics
 
 
 class DecisionLedger(Protocol):
-    """Remembers definitive decisions by call_id (in memory, or in MongoDB in cluster mode)."""
+    """Remembers the outcome of each definitive decision by call_id (in memory, or in MongoDB in
+    cluster mode).  Only the outcome: a redelivery needs nothing more, and an enum member is
+    shared, so a remembered call costs its key alone."""
 
-    def claim(self, key: str) -> AbstractAsyncContextManager[Claim[Decision]]: ...
+    def claim(self, key: str) -> AbstractAsyncContextManager[Claim[Outcome]]: ...
 
 
 class Supervisor:
@@ -58,6 +61,7 @@ class Supervisor:
         tls: ssl.SSLContext,
         capacity: Capacity | None = None,
         decisions: DecisionLedger | None = None,
+        run_live_session: SessionRunner = run_live_session,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -73,6 +77,7 @@ class Supervisor:
             admission=self,
             hooks=self,
             run_session=run_session,
+            run_live_session=run_live_session,
             tool_http=tool_http,
             tls=tls,
         )
@@ -106,12 +111,12 @@ class Supervisor:
         nursery = self._nursery
         async with self.decisions.claim(incoming.call_id) as claim:
             if claim.previous is not None:
-                return claim.previous, True
+                return Decision(outcome=claim.previous, call_id=incoming.call_id), True
             decision: Decision = await nursery.start(
                 partial(run_call, incoming, self.env), name=f"call:{incoming.call_id}"
             )
             if decision.definitive:
-                claim.settle(decision)
+                claim.settle(decision.outcome)
             return decision, False
 
     # -- drain -------------------------------------------------------------------------------
@@ -187,6 +192,7 @@ class Supervisor:
         for tenant_id in self._gauge_tenants:
             self.metrics.calls_active.labels(tenant_id=tenant_id).set(by_tenant.get(tenant_id, 0))
         self.metrics.capacity_in_use.labels(scope="global").set(self.capacity.in_use)
+        self.metrics.draining.set(1 if self.draining else 0)
 
     def snapshot(self) -> dict[str, Any]:
         """The supervisor's own fields for ``GET /actors`` (the operator app adds the calls)."""

@@ -1,5 +1,12 @@
 """Fixtures shared by every test.
 
+The leak watch (autouse)
+    Every record any logger emits during a test is rendered by :class:`actors.log.JsonFormatter`
+    *without* its secret scrubbing and scanned (tests/leaks.py) for the suite's secrets and raw
+    webhook bodies; a test that produced one fails at teardown.  The scrubbing is the second
+    line of defence; this checks the first: nothing logs a secret at all.  A test that logs a
+    secret on purpose, to check the scrubbing, says so with ``@pytest.mark.logs_a_secret``.
+
 ``log_lines``
     Captures what the ``callvisor`` logger writes, rendered by the real
     :class:`actors.log.JsonFormatter`, so that a test asserts on the line an operator would
@@ -29,6 +36,35 @@ import pytest
 import trio.testing
 
 from actors.log import LOGGER_NAME, JsonFormatter
+from tests.leaks import leaks
+
+
+class _LeakWatch(logging.Handler):
+    """Renders each record as a line and keeps those that leak (tests/leaks.py)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(JsonFormatter())
+        self.found: list[tuple[list[str], str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = self.format(record)
+        if found := leaks(line):
+            self.found.append((found, line[:300]))
+
+
+@pytest.fixture(autouse=True)
+def leak_watch(request: pytest.FixtureRequest) -> Iterator[None]:
+    watch = _LeakWatch()
+    root = logging.getLogger()
+    root.addHandler(watch)
+    try:
+        yield
+    finally:
+        root.removeHandler(watch)
+    if watch.found and request.node.get_closest_marker("logs_a_secret") is None:
+        shown = "\n".join(f"  {names}: {line}" for names, line in watch.found[:5])
+        pytest.fail(f"{len(watch.found)} log line(s) leaked a secret or a raw webhook body:\n{shown}")
 
 
 class _ListHandler(logging.Handler):

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import trio
 
 from supervisor.testing import EXAMPLE_TENANTS, LogLines, SimulatedPlatform, WebhookSigner
+from tests.leaks import leaks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,6 +32,8 @@ class ServiceProcess(LogLines):
         super().__init__()
         self.process = process
         self.raw: list[str] = []
+        #: Lines that leaked a secret or a raw webhook body (tests/leaks.py); checked on exit.
+        self.leaked: list[str] = []
 
     async def read_log(self) -> None:
         assert self.process.stderr is not None
@@ -39,6 +44,8 @@ class ServiceProcess(LogLines):
             for line in complete:
                 text = line.decode()
                 self.raw.append(text)
+                if found := leaks(text):
+                    self.leaked.append(f"{found}: {text[:300]}")
                 try:
                     self.add(json.loads(text))
                 except ValueError:
@@ -64,10 +71,14 @@ def serve_environment(platform: SimulatedPlatform, signer: WebhookSigner, **extr
 
 
 @asynccontextmanager
-async def open_serve_process(env: dict[str, str]) -> AsyncIterator[ServiceProcess]:
+async def open_serve_process(
+    env: dict[str, str], *, open_file_limit: int | None = None
+) -> AsyncIterator[ServiceProcess]:
+    """``open_file_limit`` sets the child's soft and hard RLIMIT_NOFILE (it cannot raise it)."""
+    limit = None if open_file_limit is None else partial(_limit_open_files, open_file_limit)
     process = await trio.lowlevel.open_process(
         [sys.executable, "-m", "supervisor.commands.cli", "serve"],
-        cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, preexec_fn=limit,
     )
     service = ServiceProcess(process)
     try:
@@ -75,6 +86,7 @@ async def open_serve_process(env: dict[str, str]) -> AsyncIterator[ServiceProces
             nursery.start_soon(service.read_log)
             yield service
             nursery.cancel_scope.cancel()
+        assert service.leaked == [], "callvisor serve logged a secret or a raw webhook body"
     finally:
         with trio.CancelScope(shield=True):
             if process.returncode is None:
@@ -84,3 +96,7 @@ async def open_serve_process(env: dict[str, str]) -> AsyncIterator[ServiceProces
             if process.returncode is None:
                 process.kill()
                 await process.wait()
+
+
+def _limit_open_files(limit: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))

@@ -244,6 +244,7 @@ def test_unknown_level_is_refused() -> None:
         configure_logging("LOUD", stream=io.StringIO())
 
 
+@pytest.mark.logs_a_secret
 def test_configured_secrets_are_scrubbed(configured: io.StringIO) -> None:
     """A secret that reaches a line anyway is replaced by [redacted]; short ones are left alone."""
     log_event(

@@ -56,3 +56,20 @@ def test_every_rejection_reason_has_its_sip_status(reason: str, status: int) -> 
     """Every rejection reason is listed in a README table row with its SIP status."""
     row = re.compile(rf"^\|\s*`{re.escape(reason)}`\s*\|\s*{status}\b", re.MULTILINE)
     assert row.search(_readme()), f"README.md has no row `| `{reason}` | {status} ...`"
+
+
+def _subcommands() -> list[str]:
+    import argparse
+
+    from supervisor.commands.cli import _parser
+
+    actions = [a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return sorted(actions[0].choices)
+
+
+@pytest.mark.parametrize("command", _subcommands())
+def test_every_command_has_a_row_in_the_command_table(command: str) -> None:
+    """Each subcommand of `callvisor --help` starts a row of the README's command table."""
+    assert re.search(rf"^\| `callvisor {command}\b", _readme(), re.MULTILINE), (
+        f"README.md's command table has no row for `callvisor {command}`"
+    )

@@ -14,8 +14,8 @@ Installing the formatter on the process's stderr is the process's business
 
 from __future__ import annotations
 
+from ._event import Event as Event
 from ._events import EVENTS as EVENTS
-from ._events import Event as Event
 from ._format import MIN_SECRET_LEN as MIN_SECRET_LEN
 from ._format import REDACTED as REDACTED
 from ._format import JsonFormatter as JsonFormatter

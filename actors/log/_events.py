@@ -3,26 +3,15 @@
 ``docs/troubleshooting.md`` is generated from :data:`EVENTS` (``callvisor docs troubleshooting``),
 and a test fails when the two drift.  Every ``log_event`` call names an event registered here; an
 unregistered name is still logged but flagged with ``"unregistered_event": true`` (and the test
-suite fails on it).
+suite fails on it).  The sideband's and the tool calls' events are kept in ``_sideband_events``
+and joined here.
 """
 
 from __future__ import annotations
 
-from attrs import frozen
-
-
-@frozen(kw_only=True)
-class Event:
-    """One event code: how severe, why it happens, what the caller/OpenAI sees, how to fix it."""
-
-    code: str
-    severity: str
-    cause: str
-    response: str
-    category: str
-    in_guide: bool = False
-    fixes: tuple[tuple[str, str], ...] = ()
-
+from ._event import Event
+from ._events_service import SERVICE_EVENTS
+from ._sideband_events import SIDEBAND_EVENTS
 
 _EVENTS = (
     # -- webhook ---------------------------------------------------------------------------
@@ -73,7 +62,25 @@ _EVENTS = (
         category="Webhook",
         cause="A verified webhook of a type callvisor does not handle",
         response="HTTP 200 `{\"ok\": true, \"ignored\": TYPE}`",
-        fixes=(("Unwanted deliveries", "subscribe the endpoint to realtime.call.incoming only"),),
+        fixes=(("Unwanted deliveries", "subscribe the endpoint to realtime.call.incoming and, "
+                "for GPT-Live tenants, live.transport.incoming only"),),
+    ),
+    Event(
+        code="webhook_runtime_ignored",
+        severity="INFO",
+        category="Webhook",
+        cause="An incoming-call webhook of the runtime the tenant does not use (`runtime`: the "
+        "webhook's, realtime or live; reason: tenant_runtime_realtime, tenant_runtime_live). "
+        "OpenAI may post one SIP call on both surfaces; only the tenant's runtime's webhook is "
+        "decided. A number no tenant owns counts as realtime. `sip_call_id` is the SIP Call-ID "
+        "both webhooks of the call carry",
+        response="HTTP 200 `{\"ok\": true, \"ignored\": TYPE, \"reason\": REASON}`; nothing is "
+        "sent to OpenAI and no slot is taken",
+        fixes=(
+            ("A call that rings out with only this line", "the project posts only the other "
+             "surface's webhook: subscribe it to the tenant's runtime's event "
+             "(live.transport.incoming for runtime live), or change the tenant's runtime"),
+        ),
     ),
     # -- tenant ----------------------------------------------------------------------------
     Event(
@@ -164,23 +171,6 @@ _EVENTS = (
         response="The call is accepted without tools",
         fixes=(("Invalid tool configuration", "run `callvisor tenants check FILE`"),),
     ),
-    Event(
-        code="tool_execution_failed",
-        severity="ERROR",
-        category="Tools",
-        cause="A tool call from the model failed (error_type ToolNotFoundError / "
-        "ToolArgsParseError / ToolExecutionError; reason tool_not_found, tool_args_invalid, "
-        "tool_timeout, tool_http_error, tool_unreachable, tool_response_too_large)",
-        response="The model receives an error output and the call continues",
-        fixes=(
-            ("tool_not_found", "the tool name the model used must match a configured tool exactly"),
-            ("tool_args_invalid", "the model produced arguments that are not a JSON object, "
-             "or that nest deeper than 32 levels"),
-            ("tool_http_error / tool_timeout", "check the tenant's tool endpoint"),
-            ("tool_unreachable", "context.cause_type ConnectError: DNS or egress to the tool's "
-             "host, or its certificate does not verify against SSL_CERT_FILE"),
-        ),
-    ),
     # -- call control ----------------------------------------------------------------------
     Event(
         code="call_accepted",
@@ -241,11 +231,16 @@ _EVENTS = (
         severity="ERROR",
         category="Call lifecycle",
         in_guide=True,
-        cause="The call was accepted but its sideband websocket did not come up (reason: "
-        "sideband_404 after the retries, handshake_rejected with the HTTP status, "
-        "handshake_failed, tls_error, timeout after CALL_SESSION_START_TIMEOUT_S; detail)",
-        response="The call is hung up through the REST API and its capacity slot is released",
+        cause="The call was accepted but its sideband websocket did not come up (reason: sideband_404 "
+        "after the retries, handshake_rejected with the HTTP status, handshake_failed, tls_error, "
+        "timeout: no handshake answer or no session.created within CALL_SESSION_START_TIMEOUT_S; "
+        "runtime_not_available: a GPT-Live tenant's call, whose sideband this release does not "
+        "run yet; detail)",
+        response="The call is hung up through the REST API (the Live path for a Live call) and its "
+        "capacity slot is released",
         fixes=(
+            ("runtime_not_available", "the tenant has runtime: live; until GPT-Live sessions ship, "
+             "keep it on realtime (docs/tenants.md)"),
             ("sideband_404", "the call ended before the sideband connected: the caller hung "
              "up early, or accepting took too long (look at intake time)"),
             ("handshake_failed", "check websocket egress to OPENAI_REALTIME_URL; a proxy must "
@@ -262,7 +257,8 @@ _EVENTS = (
         code="call_ended",
         severity="INFO",
         category="Call lifecycle",
-        cause="A call actor finished (fields: reason, duration_s)",
+        cause="A call actor finished (fields: reason, duration_s, close_code, tool_calls, "
+        "tool_calls_refused)",
         response="The call's capacity slot is free again",
     ),
     Event(
@@ -282,15 +278,6 @@ _EVENTS = (
         category="Call lifecycle",
         cause="The call's sideband websocket is up; the greeting is sent next",
         response="None: the call is live",
-    ),
-    Event(
-        code="realtime_error",
-        severity="WARNING",
-        category="Call lifecycle",
-        cause="The realtime session sent an `error` event (fields: code, error_message)",
-        response="None: most are recoverable and the call goes on",
-        fixes=(("Repeated on every call", "the accept body or a client event is invalid: "
-                "compare the code with OpenAI's realtime error reference"),),
     ),
     Event(
         code="call_hangup_failed",
@@ -317,94 +304,7 @@ _EVENTS = (
         fixes=(("Every transfer fails", "the SIP trunk must allow REFER (call transfer) and "
                 "the target must be a tel: or sip: URI it can reach"),),
     ),
-    Event(
-        code="operator_hangup",
-        severity="INFO",
-        category="Operations",
-        cause="POST /actors/{call_id}/hangup on the operator port",
-        response="HTTP 202; the call ends with reason operator_hangup",
-    ),
-    Event(
-        code="admin_unauthorized",
-        severity="WARNING",
-        category="Operations",
-        cause="An operator request without the right `Authorization: Bearer` token",
-        response="HTTP 401",
-    ),
-    Event(
-        code="drain_started",
-        severity="WARNING",
-        category="Operations",
-        cause="SIGTERM, SIGINT or POST /drain: new calls are rejected (SIP 503)",
-        response="Live calls get CALLVISOR_DRAIN_GRACE_S to finish; GET /ready answers 503",
-    ),
-    Event(
-        code="drain_finished",
-        severity="WARNING",
-        category="Operations",
-        cause="The drain grace period ended or every call finished (field: ended_by_drain)",
-        response="Remaining calls were hung up; the process exits 0",
-    ),
-    Event(
-        code="signal_received",
-        severity="WARNING",
-        category="Operations",
-        cause="SIGTERM or SIGINT",
-        response="A drain starts",
-    ),
-    Event(
-        code="service_started",
-        severity="INFO",
-        category="Operations",
-        cause="Both HTTP servers are listening (fields: public, admin, replica_id)",
-        response="None",
-    ),
-    Event(
-        code="service_stopped",
-        severity="INFO",
-        category="Operations",
-        cause="The process finished its drain and shut down",
-        response="Exit status 0",
-    ),
-    Event(
-        code="tenants_file_problem",
-        severity="WARNING",
-        category="Tenant configuration",
-        cause="An entry of the tenants file could not be loaded at all (field: problem); "
-        "tenants whose documents are merely invalid are loaded and fail at call time",
-        response="That entry's numbers are not routed",
-        fixes=(("Any occurrence", "run `callvisor tenants check FILE`"),),
-    ),
-    Event(
-        code="cluster_store_unavailable",
-        severity="ERROR",
-        category="Database",
-        cause="Cluster mode: MongoDB could not be reached to take a capacity lease (the call is "
-        "refused), to deduplicate a webhook (this replica deduplicates alone), or at start-up "
-        "to create the cluster's indexes",
-        response="New calls rejected with SIP 503, `{\"ok\": true, \"rejected\": \"capacity_unavailable\"}`; "
-        "live calls go on",
-        fixes=(("Any occurrence", "check MONGODB_URI, the network path and the replica set's health"),),
-    ),
-    Event(
-        code="capacity_lease_renew_failed",
-        severity="WARNING",
-        category="Database",
-        cause="Cluster mode: a live call's lease could not be renewed (or, at its end, released) "
-        "in MongoDB",
-        response="The call goes on; the lease expires after CALLVISOR_LEASE_TTL_S unless a later "
-        "heartbeat succeeds",
-    ),
-    Event(
-        code="capacity_lease_lost",
-        severity="ERROR",
-        category="Database",
-        cause="Cluster mode: a live call's lease expired without being renewed, or another call "
-        "claimed its slot after such an expiry (fields slots_held, slots_expected)",
-        response="The call goes on, but another replica may admit a call into its slot: the "
-        "fleet can be above its limit until this call ends",
-        fixes=(("Any occurrence", "restore MongoDB; consider a longer CALLVISOR_LEASE_TTL_S"),),
-    ),
+    *SERVICE_EVENTS,
 )
 
-EVENTS: dict[str, Event] = {event.code: event for event in _EVENTS}
+EVENTS: dict[str, Event] = {event.code: event for event in (*_EVENTS, *SIDEBAND_EVENTS)}

@@ -7,13 +7,13 @@ from typing import Any
 
 from attrs import frozen
 
-from actors.decision import Decision
+from actors.decision import Outcome
 from config.mongo_store import MongoStore
 
 from ._collections import DECISIONS, DELIVERIES, Clock
 from ._hangups import HangupRelay
 from ._leases import LeaseCapacity
-from ._ledger import MongoLedger, decode_decision, decode_reply, encode_decision, encode_reply
+from ._ledger import MongoLedger, decode_outcome, decode_reply, encode_outcome, encode_reply
 from ._registry import CallRegistry
 
 
@@ -25,7 +25,7 @@ class Coordination:
     capacity: LeaseCapacity
     registry: CallRegistry
     hangups: HangupRelay
-    decisions: MongoLedger[Decision]
+    decisions: MongoLedger[Outcome]
     deliveries: MongoLedger[tuple[int, dict[str, Any]]]
 
 
@@ -49,7 +49,7 @@ def cluster_coordination(
         registry=registry,
         hangups=HangupRelay(store, registry, held=capacity.held),
         decisions=MongoLedger(
-            store, DECISIONS, replica_id=replica_id, encode=encode_decision, decode=decode_decision, now=now
+            store, DECISIONS, replica_id=replica_id, encode=encode_outcome, decode=decode_outcome, now=now
         ),
         deliveries=MongoLedger(
             store, DELIVERIES, replica_id=replica_id, encode=encode_reply, decode=decode_reply, now=now

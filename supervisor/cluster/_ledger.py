@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 import trio
 from pymongo.errors import DuplicateKeyError
 
-from actors.decision import Decision, Outcome
+from actors.decision import Outcome
 from actors.log import log_event
 from config.errors import InstructionsDBError
 from config.mongo_store import MongoStore
@@ -137,26 +137,15 @@ class MongoLedger(Generic[T]):
             )
 
 
-def encode_decision(decision: Decision) -> dict[str, Any]:
-    """A call decision as a BSON document (the ``call_decisions`` ledger)."""
-    return {
-        "outcome": decision.outcome.value,
-        "call_id": decision.call_id,
-        "reason": decision.reason,
-        "tenant_id": decision.tenant_id,
-        "sip_status": decision.sip_status,
-    }
+def encode_outcome(outcome: Outcome) -> str:
+    """A call's decided outcome as stored in the ``call_decisions`` ledger: its name."""
+    return outcome.value
 
 
-def decode_decision(value: Any) -> Decision:
-    """The call decision stored by :func:`encode_decision`."""
-    return Decision(
-        outcome=Outcome(value["outcome"]),
-        call_id=value["call_id"],
-        reason=value.get("reason"),
-        tenant_id=value.get("tenant_id"),
-        sip_status=value.get("sip_status"),
-    )
+def decode_outcome(value: Any) -> Outcome:
+    """The outcome stored by :func:`encode_outcome`, or by releases before it, which stored the
+    whole decision as a document (``{"outcome": "accepted", "call_id": ..., ...}``)."""
+    return Outcome(value["outcome"] if isinstance(value, dict) else value)
 
 
 def encode_reply(reply: tuple[int, dict[str, Any]]) -> list[Any]:

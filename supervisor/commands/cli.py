@@ -6,10 +6,13 @@ serves that platform as a process of its own (``--tls``: https and wss); ``callv
 [FILE]`` reports every tenant problem up front (of a file, or of the MongoDB store);
 ``callvisor tenants import FILE [--dry-run]`` upserts a file into the MongoDB store;
 ``callvisor tenants list [--file FILE]`` prints one line per tenant; ``callvisor docs
-troubleshooting`` prints the troubleshooting catalogue generated from the event registry.
+troubleshooting`` prints the troubleshooting catalogue generated from the event registry;
+``callvisor trace CALL_ID [FILE ...]`` lays a call's log lines on the guide's eleven steps and
+``callvisor report CALL_ID [FILE ...]`` prints the help bundle for an issue.
 
 Exit status: 0 success, 1 problems found (``tenants check``, a demo scenario that did not end as
-expected) or a MongoDB error (``tenants``), 2 bad settings or usage.
+expected, a call ``trace`` or ``report`` finds no line of) or a MongoDB error (``tenants``), 2 bad
+settings or usage (or a log file that cannot be read).
 """
 
 from __future__ import annotations
@@ -104,6 +107,30 @@ def _parser() -> argparse.ArgumentParser:
         description="Lists the tenants of the MongoDB store of MONGODB_URI (or of --file).",
     )
     list_.add_argument("--file", type=Path, help="list a tenants file instead of MongoDB")
+    trace = commands.add_parser(
+        "trace",
+        help="one call's life from its log, on the troubleshooting guide's eleven steps",
+        description="Reads callvisor's JSON log (each FILE plain or gzip; none or -: stdin; several "
+        "files, say one per replica, are merged by time) and prints the call's steps, each passed, "
+        "failed or not reached, with times; for a failed step its event, error context and the "
+        "catalogue's fixes. Lines that are not callvisor's or of other calls are skipped and counted. "
+        "Exit 0 when the call was found, 1 when no line names it, 2 when a file cannot be read.",
+    )
+    trace.add_argument("call_id", metavar="CALL_ID", help="the call's id (rtc_...)")
+    trace.add_argument("files", metavar="FILE", nargs="*", help="log files (default: stdin)")
+    trace.add_argument("--json", action="store_true", help="print one JSON document instead")
+    report = commands.add_parser(
+        "report",
+        help="the help bundle for an issue: call, events, errors, versions, settings, MongoDB",
+        description="Prints one fenced block to paste into an issue: the call id, tenant id and "
+        "outcome, the call's log lines and their error context, what service_started logged, the "
+        "versions of Python, callvisor and its dependencies, this environment's settings with "
+        "every secret redacted, and the MongoDB server version (a short timeout; 'unreachable: "
+        "REASON' or 'not configured'). Exit 0 when the call was found, 1 when not (the block is "
+        "still printed), 2 when a file cannot be read.",
+    )
+    report.add_argument("call_id", metavar="CALL_ID", help="the call's id (rtc_...)")
+    report.add_argument("files", metavar="FILE", nargs="*", help="log files (default: stdin)")
     docs = commands.add_parser("docs", help="print generated documentation")
     docs.add_argument("page", choices=["troubleshooting"], help="which page")
     return parser
@@ -135,6 +162,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if command == "tenants":
         return _tenants(args.tenants_command, args.file, dry_run=getattr(args, "dry_run", False))
+    if command == "trace":
+        from .trace import run_trace
+
+        return run_trace(args.call_id, args.files, as_json=args.json)
+    if command == "report":
+        from .report import run_report
+
+        return run_report(args.call_id, args.files, os.environ)
     if command == "docs":
         from .docs import load_sip_status, render_troubleshooting
 

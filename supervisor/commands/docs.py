@@ -325,14 +325,18 @@ def update_readme(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Print the troubleshooting page; with ``--readme PATH`` rewrite that README's settings."""
+    """Print the troubleshooting page; with ``--readme PATH`` rewrite that README's settings,
+    with ``--operations PATH`` that operations page's fault matrix."""
+    from .faults import update_operations
+
     args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["--readme"] and len(args) == 2:
+    rewrites = {"--readme": update_readme, "--operations": update_operations}
+    if len(args) == 2 and args[0] in rewrites:
         path = args[1]
-        with open(path, encoding="utf-8") as readme:
-            text = readme.read()
-        with open(path, "w", encoding="utf-8") as readme:
-            readme.write(update_readme(text))
+        with open(path, encoding="utf-8") as page:
+            text = page.read()
+        with open(path, "w", encoding="utf-8") as page:
+            page.write(rewrites[args[0]](text))
         return
     sys.stdout.buffer.write(render_troubleshooting(load_sip_status()).encode("utf-8"))
     sys.stdout.buffer.flush()

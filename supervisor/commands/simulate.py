@@ -29,7 +29,6 @@ certificate for clients.  The control API stays plain http.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import sys
 from functools import partial
@@ -37,10 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from hypercorn.config import Config
 from hypercorn.trio import serve
 from quart import request
 from quart_trio import QuartTrio
+
+from supervisor.http_server import hypercorn_config, install
 
 from ..json_app import create_json_app
 from ..testing import PlatformTls, SimulatedPlatform, serve_platform
@@ -196,10 +196,8 @@ async def run_simulator(
     platform.accept_unknown_calls = not strict_calls
     async with trio.open_nursery() as nursery:
         await nursery.start(partial(serve_platform, platform, host=host))
-        config = Config()
-        config.bind = [f"{host}:{control_port}"]
-        config.accesslog = None
-        config.errorlog = logging.getLogger("callvisor.simulate")
+        install()
+        config = hypercorn_config(f"{host}:{control_port}", errorlog="callvisor.simulate")
         control = await nursery.start(partial(serve, create_control_app(platform), config))
         print(
             json.dumps(

@@ -30,16 +30,24 @@ Pieces:
 - :class:`SimulatedPlatform` is the platform: the calls it knows
   (:class:`SimulatedCall`), every call-control request (:class:`RecordedRequest`), every
   sideband handshake, and the scripted misbehaviour still to come (``fail``, ``delay``,
-  ``gone``, ``fail_connect``).  :func:`serve_platform` serves it (``nursery.start`` reports
+  ``drop`` (no answer, a reset if abrupt), ``gone``, ``fail_connect``, ``stall_handshake``,
+  ``silent_after_handshake``).  :func:`serve_platform` serves it (``nursery.start`` reports
   the :class:`PlatformUrls`); :func:`open_platform` does both in its own nursery.
 - TLS: ``SimulatedPlatform(tls=True)`` (or a :class:`PlatformTls`) serves https and wss with a
   certificate of a test CA (trustme); :meth:`PlatformTls.write_trust_bundle` writes the bundle
   to name in callvisor's ``SSL_CERT_FILE``, as a production trust store with a private CA.
 - REST: ``{base_url}/realtime/calls/{call_id}/accept|reject|hangup|refer``; the rules are in
-  ``supervisor/testing/_rest.py``'s docstring.  Sideband:
+  ``supervisor/testing/_rest.py``'s docstring.  GPT-Live: ``{base_url}/live/sessions/{session_id}/...``
+  with the same order, scripts and records (``RecordedRequest.runtime`` is ``live``) and Live's
+  body rules (``_live_rest``); :func:`live_incoming_event` builds ``live.transport.incoming`` (or
+  the deprecated ``live.call.incoming``) and :func:`sip_call_pair` both webhooks of one SIP call.  Sideband:
   ``{realtime_url}?call_id=...`` with ``Authorization: Bearer {api_key}``; it answers
   ``session.created``, records every client event, and (``auto_audio``) answers each
   ``response.create`` like a model that speaks.
+- A hostile sideband: :class:`SimulatedCall` sends any text or binary frame (``send_text``), a
+  frame of a given size (``send_sized``), hand-written frames RFC 6455 forbids (``send_frame``
+  with the ``FRAME_*`` opcodes, reserved ones and bits too), a close frame with any code, even
+  1005 or 1006 (``send_close_frame``), and drops TCP, mid-frame if asked (``abort``).
 
 - The service under test, in-process: :func:`settings_for` points callvisor's settings at a
   platform, :func:`open_callvisor` serves the production service on loopback ports, and
@@ -51,9 +59,11 @@ Pieces:
 
 Layout: this ``__init__`` is the face; the private modules below it never import it.
 ``_state`` holds what the REST half (``_rest``) and the sideband half (``_sideband``, the
-websocket server, and ``_call``, each call's server side) share, handed to both;
+websocket server, and ``_call``, each call's server side, with the event shapes of ``_shapes``
+and the hand-written frames of ``_frames``) share, handed to both;
 ``_platform`` is :class:`SimulatedPlatform`; ``_tls`` the test CA; ``_webhooks`` the signer;
-``_harness`` the in-process service and ``_driver`` its driver.
+``_harness`` the in-process service and ``_driver`` its driver; ``_live_rest`` and
+``_live_events`` the GPT-Live REST rules and webhooks.
 
 Tests never sleep to wait: ``wait_for_request``, ``wait_for_client_event``,
 ``SimulatedCall.wait_tool_output`` and friends block until the thing happened.  They do not
@@ -67,11 +77,22 @@ from __future__ import annotations
 from ._call import SimulatedCall as SimulatedCall
 from ._driver import Driver as Driver
 from ._driver import open_driver as open_driver
+from ._frames import FRAME_BINARY as FRAME_BINARY
+from ._frames import FRAME_CLOSE as FRAME_CLOSE
+from ._frames import FRAME_CONTINUATION as FRAME_CONTINUATION
+from ._frames import FRAME_PING as FRAME_PING
+from ._frames import FRAME_PONG as FRAME_PONG
+from ._frames import FRAME_TEXT as FRAME_TEXT
 from ._harness import EXAMPLE_TENANTS as EXAMPLE_TENANTS
 from ._harness import LogLines as LogLines
 from ._harness import LogTap as LogTap
 from ._harness import open_callvisor as open_callvisor
 from ._harness import settings_for as settings_for
+from ._live_events import LIVE_INCOMING as LIVE_INCOMING
+from ._live_events import LIVE_INCOMING_DEPRECATED as LIVE_INCOMING_DEPRECATED
+from ._live_events import live_incoming_event as live_incoming_event
+from ._live_events import sip_call_pair as sip_call_pair
+from ._live_rest import LIVE_PREFIX as LIVE_PREFIX
 from ._platform import PlatformUrls as PlatformUrls
 from ._platform import SimulatedPlatform as SimulatedPlatform
 from ._platform import open_platform as open_platform
@@ -88,6 +109,15 @@ from ._webhooks import place_call as place_call
 __all__ = [
     "CALL_ACTIONS",
     "EXAMPLE_TENANTS",
+    "FRAME_BINARY",
+    "FRAME_CLOSE",
+    "FRAME_CONTINUATION",
+    "FRAME_PING",
+    "FRAME_PONG",
+    "FRAME_TEXT",
+    "LIVE_INCOMING",
+    "LIVE_INCOMING_DEPRECATED",
+    "LIVE_PREFIX",
     "Driver",
     "LogLines",
     "LogTap",
@@ -99,6 +129,7 @@ __all__ = [
     "SimulatedPlatform",
     "WebhookSigner",
     "incoming_call_event",
+    "live_incoming_event",
     "new_secret",
     "open_callvisor",
     "open_driver",
@@ -106,4 +137,5 @@ __all__ = [
     "place_call",
     "serve_platform",
     "settings_for",
+    "sip_call_pair",
 ]

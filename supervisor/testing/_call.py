@@ -3,26 +3,28 @@
 A :class:`SimulatedCall` is one call as the platform sees it: its state (``incoming`` until
 accepted, ``accepted``, then ``ended``), the client events its sideband received, and the live
 sideband connections a test drives through it.  The event shapes it sends are the Realtime
-API's (checked against the openai SDK's models in tests/test_testing_platform.py).
+API's (``_shapes``), and it can also send what no server should (``_frames``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import secrets
 from typing import Any
 
 import trio
 import trio_websocket
 
+from ._frames import FRAME_CLOSE, FRAME_TEXT, close_payload, encode_frame, write_raw
+from ._shapes import audio_event, error_event, new_id, response_event, session_from_accept
 from ._state import PlatformState
+
+#: The sideband server's names for two of the shapes (it imports them from here).
+_error_event = error_event
+__all__ = ["CLOSE_GRACE_S", "SimulatedCall", "_error_event", "expect_call", "new_id"]
 
 #: How long the platform waits for a close handshake to finish.
 CLOSE_GRACE_S = 5.0
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(10)}"
 
 
 class _Connection:
@@ -49,8 +51,12 @@ class SimulatedCall:
     ``trio.fail_after`` in tests.
     """
 
-    def __init__(self, call_id: str, state: PlatformState[SimulatedCall]) -> None:
+    def __init__(
+        self, call_id: str, state: PlatformState[SimulatedCall], *, runtime: str = "realtime"
+    ) -> None:
         self.call_id = call_id
+        #: The surface of the call's webhook, ``realtime`` or ``live``: its REST paths know it.
+        self.runtime = runtime
         #: ``"incoming"``, ``"accepted"`` or ``"ended"``.
         self.state = "incoming"
         #: Why the call ended: rejected, hangup, refer, gone, caller_hangup, closed.
@@ -124,6 +130,56 @@ class SimulatedCall:
         for conn in await self._live_connections():
             await conn.ws.send_message(message)
 
+    async def send_sized(self, size: int, *, event_type: str = "response.output_text.delta") -> bool:
+        """Send one text frame of exactly ``size`` bytes (ASCII): an ``event_type`` event, padded.
+
+        The padding is the event's ``delta``.  Returns False when a connection closed while the
+        frame was being written (a client refusing it as too large closes with 1009 and stops
+        reading), True when every live connection took all of it.
+        """
+        head = json.dumps({"type": event_type, "event_id": new_id("event"), "delta": ""})
+        if size < len(head):
+            raise ValueError(f"a {event_type} event takes at least {len(head)} bytes")
+        frame = head[:-2] + "x" * (size - len(head)) + head[-2:]
+        delivered = True
+        for conn in await self._live_connections():
+            try:
+                await conn.ws.send_message(frame)
+            except trio_websocket.ConnectionClosed:
+                delivered = False
+        return delivered
+
+    async def send_frame(self, opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0) -> None:
+        """Write one frame by hand on every live connection, whatever RFC 6455 says of it.
+
+        ``opcode`` may be a reserved one (3..7, 11..15), ``rsv`` sets the reserved bits, ``fin``
+        False leaves a message unfinished.  The server's own websocket does not know it was sent.
+        """
+        data = encode_frame(opcode, payload, fin=fin, rsv=rsv)
+        for conn in await self._live_connections():
+            await write_raw(conn.ws, data)
+
+    async def send_close_frame(
+        self, code: int | None, reason: str | bytes = b"", *, end_call: bool = True
+    ) -> None:
+        """Close every live connection with a hand-written close frame, then wait until it is gone.
+
+        Any two-byte ``code`` is sent as is, those RFC 6455 keeps off the wire too (1005, 1006,
+        1015, below 1000, 5000 and up); ``None`` sends a close frame without a payload, which the
+        client reads as 1005.  A connection still there after ``CLOSE_GRACE_S`` is dropped.
+        With ``end_call`` (the default) the call is over, as with :meth:`close`.
+        """
+        if end_call:
+            self._end("closed")
+        data = encode_frame(FRAME_CLOSE, close_payload(code, reason))
+        for conn in list(self._live):
+            with trio.move_on_after(CLOSE_GRACE_S):
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await write_raw(conn.ws, data)
+                await conn.done.wait()
+            if not conn.done.is_set():
+                await conn.stream.aclose()
+
     async def send_error(
         self,
         *,
@@ -134,7 +190,7 @@ class SimulatedCall:
         client_event_id: str | None = None,
     ) -> None:
         """Send an ``error`` event shaped like the Realtime API's."""
-        await self.send(_error_event(code, message, param, error_type, client_event_id))
+        await self.send(error_event(code, message, param, error_type, client_event_id))
 
     async def function_call(
         self,
@@ -164,7 +220,7 @@ class SimulatedCall:
         }
         done_item = {**item, "status": status, "arguments": arguments}
         response_status = "completed" if status == "completed" else "cancelled"
-        await self.send(_response_event("response.created", response_id, "in_progress", []))
+        await self.send(response_event("response.created", response_id, "in_progress", []))
         await self.send(
             {
                 "type": "response.output_item.added",
@@ -195,7 +251,7 @@ class SimulatedCall:
                 "item": done_item,
             }
         )
-        await self.send(_response_event("response.done", response_id, response_status, [done_item]))
+        await self.send(response_event("response.done", response_id, response_status, [done_item]))
         return tool_call_id
 
     async def play_audio(self, *, duration_s: float | None = None) -> None:
@@ -206,9 +262,9 @@ class SimulatedCall:
         if duration_s is None:
             duration_s = self._state.audio_duration_s
         response_id = new_id("resp")
-        await self.send(_audio_event("output_audio_buffer.started", response_id))
+        await self.send(audio_event("output_audio_buffer.started", response_id))
         await trio.sleep(duration_s)
-        await self.send(_audio_event("output_audio_buffer.stopped", response_id))
+        await self.send(audio_event("output_audio_buffer.stopped", response_id))
 
     async def caller_hangup(self) -> None:
         """The caller hangs up: the call ends and the sideband closes normally (1000)."""
@@ -227,16 +283,22 @@ class SimulatedCall:
                 await conn.ws.aclose(code, reason)
                 await conn.done.wait()
 
-    async def abort(self, *, end_call: bool = True) -> None:
+    async def abort(self, *, end_call: bool = True, mid_frame: bool = False) -> None:
         """Drop every live connection's TCP stream without a close frame.
 
         The client sees an abnormal closure (1006), as it does when a real caller hangs up.
+        With ``mid_frame``, the stream is dropped halfway through a text frame: its header
+        (announcing 64 KiB) and half its payload are written first.
         Beware: trio-websocket 0.12.2 clients then never close their own socket (nor after a
         rejected handshake); a client that owns its TCP stream (``wrap_client_stream``) can.
         """
         if end_call:
             self._end("caller_hangup")
         for conn in list(self._live):
+            if mid_frame:
+                half = encode_frame(FRAME_TEXT, b"x" * 2**16)[: 2**15]
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await write_raw(conn.ws, half)
             await conn.stream.aclose()
             with trio.move_on_after(CLOSE_GRACE_S):
                 await conn.done.wait()
@@ -247,7 +309,7 @@ class SimulatedCall:
         if self.state == "incoming":
             self.state = "accepted"
             self.accept_body = body
-            self._session = _session_from_accept(body)
+            self._session = session_from_accept(body)
         self._changes.notify()
 
     def _end(self, by: str) -> None:
@@ -299,7 +361,7 @@ class SimulatedCall:
             if not isinstance(session, dict) or session.get("type") != "realtime":
                 await conn.ws.send_message(
                     json.dumps(
-                        _error_event(
+                        error_event(
                             "missing_required_parameter",
                             "Missing required parameter: 'session.type'.",
                             "session.type",
@@ -326,72 +388,20 @@ class SimulatedCall:
         try:
             send = conn.ws.send_message
             await send(
-                json.dumps(_response_event("response.created", response_id, "in_progress", []))
+                json.dumps(response_event("response.created", response_id, "in_progress", []))
             )
-            await send(json.dumps(_audio_event("output_audio_buffer.started", response_id)))
-            await send(json.dumps(_response_event("response.done", response_id, "completed", [])))
+            await send(json.dumps(audio_event("output_audio_buffer.started", response_id)))
+            await send(json.dumps(response_event("response.done", response_id, "completed", [])))
             await trio.sleep(self._state.audio_duration_s)
-            await send(json.dumps(_audio_event("output_audio_buffer.stopped", response_id)))
+            await send(json.dumps(audio_event("output_audio_buffer.stopped", response_id)))
         except trio_websocket.ConnectionClosed:
             return
 
 
-def expect_call(state: PlatformState[SimulatedCall], call_id: str) -> SimulatedCall:
-    """The call ``call_id``, made known (as its webhook would) if it was not."""
+def expect_call(state: PlatformState[SimulatedCall], call_id: str, *, runtime: str = "realtime") -> SimulatedCall:
+    """The call ``call_id``, made known (as its ``runtime``'s webhook would) if it was not."""
     call = state.calls.get(call_id)
     if call is None:
-        call = state.calls[call_id] = SimulatedCall(call_id, state)
+        call = state.calls[call_id] = SimulatedCall(call_id, state, runtime=runtime)
         state.changes.notify()
     return call
-
-
-# -- event shapes --------------------------------------------------------------------------
-
-
-def _session_from_accept(body: dict[str, Any]) -> dict[str, Any]:
-    session = {
-        "type": "realtime",
-        "object": "realtime.session",
-        "id": new_id("sess"),
-        "model": "gpt-realtime",
-        "output_modalities": ["audio"],
-        "instructions": "",
-        "tools": [],
-    }
-    session.update(body)
-    return session
-
-
-def _response_event(
-    kind: str, response_id: str, status: str, output: list[dict[str, Any]]
-) -> dict[str, Any]:
-    return {
-        "type": kind,
-        "event_id": new_id("event"),
-        "response": {
-            "id": response_id,
-            "object": "realtime.response",
-            "status": status,
-            "output": output,
-        },
-    }
-
-
-def _audio_event(kind: str, response_id: str) -> dict[str, Any]:
-    return {"type": kind, "event_id": new_id("event"), "response_id": response_id}
-
-
-def _error_event(
-    code: str, message: str, param: str | None, error_type: str, client_event_id: object
-) -> dict[str, Any]:
-    return {
-        "type": "error",
-        "event_id": new_id("event"),
-        "error": {
-            "type": error_type,
-            "code": code,
-            "message": message,
-            "param": param,
-            "event_id": client_event_id,
-        },
-    }

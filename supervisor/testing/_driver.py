@@ -18,6 +18,7 @@ from config.settings import Settings
 from ..service import ServiceInfo
 from ..supervisor import Supervisor
 from ._harness import LogLines, open_callvisor
+from ._live_events import live_incoming_event
 from ._platform import SimulatedPlatform
 from ._webhooks import WebhookSigner, incoming_call_event, place_call
 
@@ -63,6 +64,15 @@ class Driver:
         ``kwargs`` go to :func:`place_call` (``webhook_id``, ``timestamp``).
         """
         event = event if event is not None else incoming_call_event(call_id, to=to)
+        return await place_call(
+            self.url, self.signer, event, platform=self.platform, client=self.http, **kwargs
+        )
+
+    async def live_call(
+        self, session_id: str, *, to: str = DEFAULT_TO, event: dict[str, Any] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """Deliver a signed ``live.transport.incoming`` for ``session_id`` dialing ``to`` (or ``event``)."""
+        event = event if event is not None else live_incoming_event(session_id, to=to)
         return await place_call(
             self.url, self.signer, event, platform=self.platform, client=self.http, **kwargs
         )

@@ -132,9 +132,13 @@ class SimulatedPlatform:
         """Every call the platform knows, by call_id (a read-only view)."""
         return MappingProxyType(self._state.calls)
 
-    def expect_call(self, call_id: str) -> SimulatedCall:
-        """Make the call known (as a webhook does): it can now be accepted or rejected."""
-        return expect_call(self._state, call_id)
+    def expect_call(self, call_id: str, *, runtime: str = "realtime") -> SimulatedCall:
+        """Make the call known (as a webhook does): it can now be accepted or rejected on the
+        REST paths of its ``runtime`` (``realtime``: ``/realtime/calls``, ``live``:
+        ``/live/sessions``)."""
+        if runtime not in ("realtime", "live"):
+            raise ValueError(f"unknown runtime {runtime!r}; expected realtime or live")
+        return expect_call(self._state, call_id, runtime=runtime)
 
     def call(self, call_id: str) -> SimulatedCall:
         """The call ``call_id``; KeyError if the platform never heard of it."""
@@ -189,6 +193,33 @@ class SimulatedPlatform:
         self._state.scripts.add(
             Script(effect="fail", action="connect", call_id=call_id, status=404, times=times)
         )
+
+    def drop(
+        self, action: str, *, call_id: str | None = None, abrupt: bool = False, times: int = 1
+    ) -> None:
+        """The next ``times`` matching ``action`` requests get no answer: the platform closes
+        the connection once the request has arrived (``abrupt``: with a TCP reset).  The
+        request is recorded and has no effect on the call."""
+        self._state.scripts.add(
+            Script(effect="drop", action=_checked(action), call_id=call_id, abrupt=abrupt, times=times)
+        )
+
+    def stall_handshake(self, *, call_id: str | None = None, tls: bool = False, times: int = 1) -> None:
+        """The next ``times`` matching sideband handshakes are never answered: the platform
+        reads the upgrade request and says nothing until its own handshake limit
+        (``HANDSHAKE_TIMEOUT_S``, 10 s), then closes the connection; the handshake is recorded
+        with status 0.  ``tls``: stall the TLS handshake instead (a wss platform only; it
+        comes before the call_id is known, so ``call_id`` must be None)."""
+        if tls and call_id is not None:
+            raise ValueError("a TLS stall cannot match a call_id: it comes before the request")
+        effect = "stall_tls" if tls else "stall"
+        self._state.scripts.add(Script(effect=effect, action="connect", call_id=call_id, times=times))
+
+    def silent_after_handshake(self, *, call_id: str | None = None, times: int = 1) -> None:
+        """The next ``times`` matching sideband connections are accepted (101) and then never
+        sent anything, not even ``session.created``; client events are still recorded, and a
+        hangup or ``abort`` still closes them."""
+        self._state.scripts.add(Script(effect="silent", action="connect", call_id=call_id, times=times))
 
     def pending_scripts(self) -> list[str]:
         """Scripts not yet consumed, described; ``[]`` once every one has happened."""

@@ -1,16 +1,20 @@
 """The simulated platform's REST half (private; see supervisor.testing).
 
-``POST /v1/realtime/calls/{call_id}/{accept|reject|hangup|refer}`` served by hypercorn from a
-small QuartTrio app (:func:`~supervisor.json_app.create_json_app`).  A request is answered in this order:
+``POST /v1/realtime/calls/{call_id}/{accept|reject|hangup|refer}`` (and the GPT-Live paths
+``/v1/live/sessions/{session_id}/...``, whose bodies ``_live_rest`` checks) served by hypercorn
+from a small QuartTrio app (:func:`~supervisor.json_app.create_json_app`).  A request is answered
+in this order:
 
 1. recorded (every request, whatever its fate);
 2. 401 ``invalid_api_key`` unless ``Authorization: Bearer <api_key>``;
 3. the first matching scripted delay is slept (``trio.sleep``: the test's clock);
 4. the first matching scripted failure answers with its status;
-5. 404 ``call_not_found`` for a call the platform never heard of, or one that ended;
-6. 400 for a body OpenAI would refuse (accept without ``"type": "realtime"``, refer without
-   ``target_uri``, a non-integer reject ``status_code``);
-7. 200 with an empty body, and the call's state moves on.
+5. the first matching scripted drop closes the client's connection with no answer at all (a
+   TCP reset when ``abrupt``); the request has no effect on the call;
+6. 404 ``call_not_found`` for a call the platform never heard of, or one that ended;
+7. 400 for a body OpenAI would refuse (Realtime: accept without ``"type": "realtime"``, refer
+   without ``target_uri``, a non-integer reject ``status_code``; Live: see ``_live_rest``);
+8. 200 with an empty body, and the call's state moves on.
 
 ==========  ===================  ====================================================
 action      allowed from         effect
@@ -20,32 +24,39 @@ reject      incoming, accepted   ended
 hangup      incoming, accepted   ended; live sideband closed with 1000
 refer       accepted             after ``refer_closes_after_s``: ended, sideband closed
 ==========  ===================  ====================================================
+
+The server is hypercorn's connection handler (``TCPServer``) under an accept loop of our own,
+so that the platform holds each client's TCP stream (``PlatformState.rest_connections``) and a
+scripted drop can close it under hypercorn, as a proxy or a crashed server would.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
+import socket
+import struct
 from functools import partial
 from typing import Any
 
 import trio
-from hypercorn.config import Config
-from hypercorn.trio import serve
+from hypercorn.trio.lifespan import Lifespan
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import ConnectionState
+from hypercorn.utils import wrap_app
 from quart import Response, request
 from quart_trio import QuartTrio
 
+from ..http_server import hypercorn_config, install
 from ..json_app import create_json_app
 from ._call import SimulatedCall, expect_call
+from ._live_rest import LIVE_PREFIX, live_refusal
+from ._live_rest import api_error as _error
 from ._state import CALL_ACTIONS, PlatformState, RecordedRequest
 
 _PREFIX = "/v1/realtime/calls/"
-
-def _error(
-    code: str, message: str, *, param: str | None = None, kind: str = "invalid_request_error"
-) -> dict[str, Any]:
-    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+#: What :func:`answer` returns as the status of a scripted drop: no answer (a reset if abrupt).
+NO_ANSWER, RESET = 0, -1
 
 
 async def answer(
@@ -55,8 +66,12 @@ async def answer(
     raw_body: bytes,
     headers: dict[str, str],
     client: str = "",
+    runtime: str = "realtime",
 ) -> tuple[int, dict[str, Any] | None]:
-    """Status and JSON body for one call-control request (order in the module docstring)."""
+    """Status and JSON body for one call-control request (order in the module docstring).
+
+    ``runtime`` ``live``: a request on the GPT-Live paths, whose bodies ``_live_rest`` checks.
+    """
     try:
         parsed = json.loads(raw_body) if raw_body else None
     except ValueError:
@@ -70,6 +85,7 @@ async def answer(
             headers=headers,
             at=trio.current_time(),
             client=client,
+            runtime=runtime,
         )
     )
     if headers.get("authorization") != f"Bearer {state.api_key}":
@@ -78,29 +94,27 @@ async def answer(
         await trio.sleep(delay.seconds)
     if (failure := state.scripts.take("fail", action, call_id)) is not None:
         return failure.status, _error("scripted_failure", "Scripted failure.", kind="server_error")
+    if (drop := state.scripts.take("drop", action, call_id)) is not None:
+        return (RESET if drop.abrupt else NO_ANSWER), None
 
     call = state.calls.get(call_id)
     if call is None and state.accept_unknown_calls:
-        call = expect_call(state, call_id)
+        call = expect_call(state, call_id, runtime=runtime)
     allowed = ("accepted",) if action == "refer" else ("incoming", "accepted")
-    if call is None or call.state not in allowed:
+    if call is None or call.runtime != runtime or call.state not in allowed:
+        if runtime == "live":
+            return 404, _error("session_not_found", f"No session found with id '{call_id}'.")
         return 404, _error("call_not_found", f"No call found with id '{call_id}'.")
     if raw_body and body is None:
         return 400, _error("invalid_json", "The body is not a JSON object.")
     body = body or {}
+    refusal = live_refusal(action, body) if runtime == "live" else _realtime_refusal(action, body)
+    if refusal is not None:
+        return 400, refusal
 
     if action == "accept":
-        if body.get("type") != "realtime":
-            return 400, _error(
-                "missing_required_parameter", "Missing required parameter: 'type'.", param="type"
-            )
         call._accept(body)
     elif action == "reject":
-        status_code = body.get("status_code", 603)
-        if type(status_code) is not int:
-            return 400, _error(
-                "invalid_type", "status_code must be an integer.", param="status_code"
-            )
         call._end("rejected")
     elif action == "hangup":
         call._end("hangup")
@@ -108,20 +122,30 @@ async def answer(
             partial(call._close_after, 0.0, "hangup"), name=f"platform:hangup:{call_id}"
         )
     else:
-        target = body.get("target_uri")
-        if not isinstance(target, str) or not target:
-            return 400, _error(
-                "missing_required_parameter",
-                "Missing required parameter: 'target_uri'.",
-                param="target_uri",
-            )
-        call.refer_target = target
+        call.refer_target = body["target_uri"]
         if state.refer_closes_after_s is not None:
             state.spawn(
                 partial(call._close_after, state.refer_closes_after_s, "refer"),
                 name=f"platform:refer:{call_id}",
             )
     return 200, None
+
+
+def _realtime_refusal(action: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The 400 body OpenAI would answer a Realtime ``action`` with ``body``, or None."""
+    if action == "accept" and body.get("type") != "realtime":
+        return _error("missing_required_parameter", "Missing required parameter: 'type'.", param="type")
+    if action == "reject" and type(body.get("status_code", 603)) is not int:
+        return _error("invalid_type", "status_code must be an integer.", param="status_code")
+    if action == "refer":
+        target = body.get("target_uri")
+        if not isinstance(target, str) or not target:
+            return _error(
+                "missing_required_parameter",
+                "Missing required parameter: 'target_uri'.",
+                param="target_uri",
+            )
+    return None
 
 
 def create_call_control_app(state: PlatformState[SimulatedCall]) -> QuartTrio:
@@ -131,6 +155,13 @@ def create_call_control_app(state: PlatformState[SimulatedCall]) -> QuartTrio:
 
     @app.post(f"{_PREFIX}<call_id>/<action>")
     async def call_control(call_id: str, action: str) -> Response:
+        return await _serve(call_id, action, "realtime")
+
+    @app.post(f"{LIVE_PREFIX}<session_id>/<action>")
+    async def live_call_control(session_id: str, action: str) -> Response:
+        return await _serve(session_id, action, "live")
+
+    async def _serve(call_id: str, action: str, runtime: str) -> Response:
         raw_body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
         if action not in CALL_ACTIONS:
             return _no_route()
@@ -142,7 +173,9 @@ def create_call_control_app(state: PlatformState[SimulatedCall]) -> QuartTrio:
         client = f"{peer[0]}:{peer[1]}" if peer else ""
         # As OpenAI would, the platform finishes what it was asked even if the client gives up.
         with trio.CancelScope(shield=True):
-            status, payload = await answer(state, action, call_id, raw_body, headers, client)
+            status, payload = await answer(state, action, call_id, raw_body, headers, client, runtime)
+        if status in (NO_ANSWER, RESET):
+            await _drop(state, client, reset=status == RESET)
         return _respond(status, payload)
 
     # OpenAI's shape for a wrong path or method, not the shared JSON app's.
@@ -166,22 +199,55 @@ def _respond(status: int, payload: dict[str, Any] | None) -> Response:
     return Response(json.dumps(payload), status=status, content_type="application/json")
 
 
+async def _drop(state: PlatformState[SimulatedCall], client: str, *, reset: bool) -> None:
+    """Close ``client``'s connection under hypercorn, before any byte of an answer is sent."""
+    stream = state.rest_connections.pop(client, None)
+    if stream is None:  # pragma: no cover - the connection is registered while it is served
+        return
+    if reset:  # SO_LINGER 0: close() sends RST instead of FIN
+        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    await trio.aclose_forcefully(stream)
+
+
 async def serve_call_control(
     state: PlatformState[SimulatedCall],
     host: str,
     *,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve the REST API on ``host`` (an ephemeral port) until cancelled; reports its URL."""
-    config = Config()
-    config.bind = [f"{host}:0"]
-    config.accesslog = None
-    config.errorlog = logging.getLogger("callvisor.testing.rest")
+    """Serve the REST API on ``host`` (an ephemeral port) until cancelled; reports its URL.
+
+    What ``hypercorn.trio.serve`` does for one plain or TLS listener, with the accept loop ours
+    (see the module docstring); the Quart app gets its lifespan events as under ``serve``.
+    """
+    install()  # JSON answers to malformed HTTP, as callvisor's own servers give
+    config = hypercorn_config(f"{host}:0", errorlog="callvisor.testing.rest")
+    app = wrap_app(create_call_control_app(state), config.wsgi_max_body_size, "asgi")
+    ssl_context = None
+    if state.tls is not None:  # https: hypercorn's own context from the key and chain
+        with state.tls.server_pem_file() as pem:
+            config.certfile = config.keyfile = pem
+            ssl_context = config.create_ssl_context()
+    context = WorkerContext(None)
+    lifespan = Lifespan(app, config, {})
+
+    async def serve_one(tcp: trio.SocketStream) -> None:
+        peer = tcp.socket.getpeername()
+        client = f"{peer[0]}:{peer[1]}"
+        state.rest_connections[client] = tcp
+        stream: trio.abc.Stream = tcp
+        if ssl_context is not None:
+            stream = trio.SSLStream(tcp, ssl_context, server_side=True, https_compatible=True)
+        try:
+            await TCPServer(app, config, context, ConnectionState({}), stream)  # type: ignore[arg-type]
+        finally:
+            state.rest_connections.pop(client, None)
+
     async with trio.open_nursery() as nursery:
-        with contextlib.ExitStack() as files:
-            if state.tls is not None:  # https: hypercorn reads the key and chain at start
-                config.certfile = config.keyfile = files.enter_context(state.tls.server_pem_file())
-            binds: list[str] = await nursery.start(
-                partial(serve, create_call_control_app(state), config, mode="asgi")
-            )
-        task_status.started(binds[0])
+        await nursery.start(lifespan.handle_lifespan)
+        await lifespan.wait_for_startup()
+        listeners = await trio.open_tcp_listeners(0, host=host)
+        sockname = listeners[0].socket.getsockname()
+        where = f"[{sockname[0]}]" if ":" in sockname[0] else sockname[0]
+        nursery.start_soon(trio.serve_listeners, serve_one, listeners)
+        task_status.started(f"{'http' if ssl_context is None else 'https'}://{where}:{sockname[1]}")

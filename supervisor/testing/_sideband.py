@@ -3,7 +3,9 @@
 :func:`serve_sideband` is a plain ``trio.serve_tcp`` listener (TLS when the platform has it)
 whose streams are wrapped by trio-websocket, so that the platform keeps hold of each TCP stream
 and can drop it without a close frame (what a real caller hangup looks like).  A handshake is
-admitted onto its call (:class:`~._call.SimulatedCall`) or rejected as OpenAI would.
+admitted onto its call (:class:`~._call.SimulatedCall`) or rejected as OpenAI would; a scripted
+``stall`` (``stall_tls``) leaves the websocket (TLS) handshake unanswered until
+:data:`HANDSHAKE_TIMEOUT_S`, and a ``silent`` connection is accepted and then never spoken to.
 """
 
 from __future__ import annotations
@@ -51,6 +53,13 @@ async def _handle_stream(state: PlatformState[SimulatedCall], tcp: trio.SocketSt
     """One TCP connection: TLS (wss), handshake, conversation, then a bounded close."""
     stream: trio.abc.Stream = tcp
     resumed: bool | None = None
+    if state.tls is not None and state.scripts.take("stall_tls", "connect", None) is not None:
+        state.record_handshake(None, 0)
+        with trio.move_on_after(HANDSHAKE_TIMEOUT_S), contextlib.suppress(trio.BrokenResourceError):
+            while await tcp.receive_some():  # the ClientHello, and whatever else comes
+                pass
+        await trio.aclose_forcefully(tcp)
+        return
     if state.tls is not None:
         stream = trio.SSLStream(tcp, state.tls.server_context(), server_side=True, https_compatible=True)
         handshaken = False
@@ -94,11 +103,12 @@ async def _serve_connection(
             if call is None or ws is None:
                 await stream.aclose()
                 return
+            silent = state.scripts.take("silent", "connect", call.call_id) is not None
             try:
                 async with trio.open_nursery() as replies:
                     conn = _Connection(ws, tcp, replies)
                     with contextlib.suppress(trio_websocket.ConnectionClosed):
-                        await _converse(call, conn)
+                        await (_stay_silent(call, conn) if silent else _converse(call, conn))
                     replies.cancel_scope.cancel()
             finally:
                 if conn in call._live:
@@ -139,6 +149,19 @@ async def _converse(call: SimulatedCall, conn: _Connection) -> None:
         await call._react(conn, event)
 
 
+async def _stay_silent(call: SimulatedCall, conn: _Connection) -> None:
+    """Until the connection closes: record what the client sends, never send anything."""
+    call._attach(conn)
+    while True:
+        message = await conn.ws.get_message()
+        try:
+            event = json.loads(message)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            call._record(event)
+
+
 async def _admit(
     state: PlatformState[SimulatedCall], request: trio_websocket.WebSocketRequest, tls_resumed: bool | None
 ) -> SimulatedCall | None:
@@ -152,6 +175,9 @@ async def _admit(
         status, code = 401, "invalid_api_key"
     elif url.path != REALTIME_PATH or call_id is None:
         status, code = 404, "not_found"
+    elif state.scripts.take("stall", "connect", call_id) is not None:
+        state.record_handshake(call_id, 0, tls_resumed=tls_resumed)
+        await trio.sleep_forever()  # until the caller's HANDSHAKE_TIMEOUT_S
     elif script := state.scripts.take("fail", "connect", call_id):
         status, code = script.status, "call_id_not_found"
     elif call is None or call.state != "accepted":

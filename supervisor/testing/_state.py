@@ -59,25 +59,35 @@ class RecordedRequest:
     at: float
     #: The client's ``host:port``: one per connection, so a kept-alive connection's requests share it.
     client: str = ""
+    #: ``realtime`` (``/v1/realtime/calls/...``) or ``live`` (``/v1/live/sessions/...``).
+    runtime: str = "realtime"
 
 
 @define(kw_only=True)
 class Script:
     """One scripted misbehaviour, consumed ``times`` times."""
 
-    effect: str  # "fail" or "delay"
+    #: ``fail``, ``delay``, ``drop`` (REST: close the connection, no answer) or, for the
+    #: sideband's ``connect``: ``stall`` / ``stall_tls`` (no websocket / TLS handshake answer)
+    #: and ``silent`` (accepted, then no events).
+    effect: str
     action: str  # a call action, or "connect" for the sideband handshake
     call_id: str | None
     status: int = 500
     seconds: float = 0.0
     times: int = 1
+    #: ``drop``: end with a TCP reset instead of a plain close.
+    abrupt: bool = False
 
-    def matches(self, effect: str, action: str, call_id: str) -> bool:
+    def matches(self, effect: str, action: str, call_id: str | None) -> bool:
         return self.effect == effect and self.action == action and self.call_id in (None, call_id)
 
     def describe(self) -> str:
-        what = f"status={self.status}" if self.effect == "fail" else f"seconds={self.seconds}"
-        return f"{self.effect} {self.action} call_id={self.call_id or '*'} {what} x{self.times}"
+        what = {
+            "fail": f" status={self.status}",
+            "delay": f" seconds={self.seconds}",
+        }.get(self.effect, " abrupt" if self.abrupt else "")
+        return f"{self.effect} {self.action} call_id={self.call_id or '*'}{what} x{self.times}"
 
 
 class ScriptBook:
@@ -91,7 +101,7 @@ class ScriptBook:
             raise ValueError("times must be at least 1")
         self._scripts.append(script)
 
-    def take(self, effect: str, action: str, call_id: str) -> Script | None:
+    def take(self, effect: str, action: str, call_id: str | None) -> Script | None:
         """Consume one use of the first script that matches, if any."""
         for script in self._scripts:
             if script.matches(effect, action, call_id):
@@ -107,7 +117,8 @@ class ScriptBook:
 
 @frozen(kw_only=True)
 class RecordedHandshake:
-    """One sideband handshake: ``status`` 101 when accepted, else the rejection's status."""
+    """One sideband handshake: ``status`` 101 when accepted, 0 when a scripted stall left it
+    unanswered, else the rejection's status."""
 
     call_id: str | None
     status: int
@@ -139,6 +150,8 @@ class PlatformState(Generic[CallT]):
         self.calls: dict[str, CallT] = {}
         self.requests: list[RecordedRequest] = []
         self.handshakes: list[RecordedHandshake] = []
+        #: The REST half's open client connections by the client's ``host:port`` (for ``drop``).
+        self.rest_connections: dict[str, trio.SocketStream] = {}
         self.scripts = ScriptBook()
         self.changes = ChangeSignal()
         self.nursery: trio.Nursery | None = None

@@ -68,16 +68,18 @@ def incoming_call_event(
     event_id: str | None = None,
     created_at: int | None = None,
     media_security: str | None = "srtp",
+    sip_call_id: str | None = None,
 ) -> dict[str, Any]:
     """A ``realtime.call.incoming`` event as OpenAI sends it.
 
-    ``extra_headers`` are appended to ``data.sip_headers`` after From, To and Call-ID;
-    ``media_security=None`` leaves ``data.sip_media_security`` out.
+    ``extra_headers`` are appended to ``data.sip_headers`` after From, To and Call-ID
+    (``sip_call_id``, a fresh one by default); ``media_security=None`` leaves
+    ``data.sip_media_security`` out.
     """
     sip_headers = [
         {"name": "From", "value": from_},
         {"name": "To", "value": to},
-        {"name": "Call-ID", "value": str(uuid.uuid4())},
+        {"name": "Call-ID", "value": sip_call_id or str(uuid.uuid4())},
         *({"name": name, "value": value} for name, value in extra_headers),
     ]
     data: dict[str, Any] = {"call_id": call_id, "sip_headers": sip_headers}
@@ -104,12 +106,16 @@ async def place_call(
 ) -> httpx.Response:
     """Deliver ``event`` to ``{http_base_url}/webhooks/openai``, signed, and return the response.
 
-    With ``platform``, the call is registered there first (``platform.expect_call``) so that
+    With ``platform``, the call is registered there first (``platform.expect_call``, on the
+    surface of the event's type: a Live event's ``data.session_id`` on the Live paths) so that
     the platform knows it when it is accepted.  ``timestamp`` defaults to now (wall clock),
     ``webhook_id`` to a fresh id.  No timeout of its own: the caller bounds the wait.
     """
     if platform is not None:
-        platform.expect_call(event["data"]["call_id"])
+        if str(event.get("type", "")).startswith("live."):
+            platform.expect_call(event["data"]["session_id"], runtime="live")
+        else:
+            platform.expect_call(event["data"]["call_id"])
     body = json.dumps(event).encode()
     headers = signer.sign(
         body,

@@ -21,6 +21,7 @@ from config.resolve import (
     build_tools,
     parse_config,
     peek_tenant_limit,
+    peek_tenant_runtime,
     resolve_instructions,
     resolve_tenant,
 )
@@ -334,6 +335,24 @@ def test_no_tools_builds_nothing() -> None:
 def test_peek_tenant_limit(raw: object, limit: int | None) -> None:
     """The capacity step reads only a valid whole-number limit from the unvalidated config."""
     assert peek_tenant_limit(raw) == limit
+
+
+@pytest.mark.parametrize(
+    ("raw", "runtime"),
+    [
+        ({"runtime": "live"}, "live"),
+        ({"runtime": "live", "schema_version": "garbage"}, "live"),
+        ({"runtime": "realtime"}, "realtime"),
+        ({"runtime": "LIVE"}, "realtime"),
+        ({"runtime": ["live"]}, "realtime"),
+        ({}, "realtime"),
+        (None, "realtime"),
+        ("live", "realtime"),
+    ],
+)
+def test_peek_tenant_runtime(raw: object, runtime: str) -> None:
+    """Intake reads ``live`` only from an exact ``runtime: live``; anything else is Realtime."""
+    assert peek_tenant_runtime(raw) == runtime
 
 
 async def test_peek_reads_the_example_limits(example_source: FileTenantSource) -> None:

@@ -10,9 +10,12 @@ from config.convert import structure, structure_config
 from config.errors import ConfigStructureError
 from config.models import (
     CURRENT_SCHEMA_VERSION,
+    DEFAULT_DELEGATION_INSTRUCTIONS,
+    DEFAULT_DELEGATION_MODEL,
     EndCallTool,
     HttpTool,
     Limits,
+    LiveOptions,
     TenantConfig,
     TransferCallTool,
 )
@@ -268,3 +271,56 @@ def test_http_tool_requires_name_description_and_url() -> None:
         "required field missing @ config.tools[0].description",
         "required field missing @ config.tools[0].url",
     ]
+
+
+def test_runtime_defaults_to_realtime() -> None:
+    """A config without ``runtime`` is a Realtime tenant's, with the Realtime model."""
+    config = structure_config({"schema_version": 1})
+    assert (config.runtime, config.model, config.live) == ("realtime", "gpt-realtime", None)
+
+
+def test_live_tenant_needs_only_runtime() -> None:
+    """``runtime: live`` alone gives the Live model and the documented delegation defaults."""
+    config = structure_config({"schema_version": 1, "runtime": "live"})
+    assert (config.runtime, config.model) == ("live", "gpt-live-1")
+    assert config.live_options == LiveOptions(
+        delegation_model=DEFAULT_DELEGATION_MODEL,
+        delegation_instructions=DEFAULT_DELEGATION_INSTRUCTIONS,
+    )
+    assert DEFAULT_DELEGATION_MODEL == "gpt-5.4-mini"
+
+
+def test_live_keys_are_read() -> None:
+    """The delegation's model and prompt come from ``live``; the model named wins its default."""
+    raw = {
+        "schema_version": 1,
+        "runtime": "live",
+        "model": "gpt-live-1.1",
+        "live": {"delegation_model": "gpt-5.4", "delegation_instructions": "Be brief."},
+    }
+    config = structure_config(raw)
+    assert config.model == "gpt-live-1.1"
+    assert config.live_options == LiveOptions(delegation_model="gpt-5.4", delegation_instructions="Be brief.")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"runtime": "gpt-live"}, "must be one of realtime, live, got 'gpt-live' @ config.runtime"),
+        ({"runtime": 1}, "invalid value for type, expected str @ config.runtime"),
+        ({"live": {}}, "only for runtime live (this tenant's is realtime) @ config.live"),
+        ({"runtime": "live", "live": "fast"}, "invalid value for type, expected a mapping @ config.live"),
+        ({"runtime": "live", "live": {"model": "x"}}, "extra fields found (model) @ config.live"),
+        (
+            {"runtime": "live", "live": {"delegation_model": " "}},
+            "must not be empty @ config.live.delegation_model",
+        ),
+        (
+            {"runtime": "live", "live": {"delegation_instructions": 7}},
+            "invalid value for type, expected str @ config.live.delegation_instructions",
+        ),
+    ],
+)
+def test_bad_runtime_keys_are_reported_at_their_path(raw: dict[str, Any], expected: str) -> None:
+    """A wrong runtime, Live keys on a Realtime tenant, or a bad Live key: one line at its path."""
+    assert errors_of({"schema_version": 1, **raw}) == [expected]

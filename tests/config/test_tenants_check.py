@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
+import config
 from config.check import Problem, check_tenants, format_problem, format_problems
 from config.tenants_file import FileTenantSource
 
 Load = Callable[[str], FileTenantSource]
+LIVE_EXAMPLE = Path(config.__file__).parent / "examples" / "tenants-live.yaml"
 ACME_HOSTS = frozenset({"tools.acme.example"})
 
 HTTPS_ONLY = "url must use https (http only with CALLVISOR_TOOL_ALLOW_HTTP), got 'ftp'"
@@ -139,3 +142,34 @@ async def test_clean_file_has_no_problems(tenants_file: Load) -> None:
     """)
     assert await check_tenants(source, allowed_hosts=frozenset(), allow_plain_http=False) == []
     assert format_problems([]) == ""
+
+
+async def test_live_example_file_is_clean() -> None:
+    """The Live example (a Live tenant beside a Realtime one) passes every call-time rule."""
+    source = FileTenantSource.load(LIVE_EXAMPLE)
+    assert await source.list_tenants() == ["wonka-live", "stark-realtime"]
+    assert await check_tenants(source, allowed_hosts=ACME_HOSTS, allow_plain_http=False) == []
+
+
+async def test_live_keys_are_checked_with_paths(tenants_file: Load) -> None:
+    """``tenants check`` reports a bad runtime and misplaced Live keys at their config paths."""
+    source = tenants_file(
+        """
+        tenants:
+          - id: typo
+            state: {greeting_id: g, instruction_id: i}
+            prompts: {greetings: {g: hello}, instructions: {i: help}}
+            config: {schema_version: 1, runtime: gpt-live}
+          - id: misplaced
+            state: {greeting_id: g, instruction_id: i}
+            prompts: {greetings: {g: hello}, instructions: {i: help}}
+            config: {schema_version: 1, live: {delegation_model: gpt-5.4}}
+        """
+    )
+    problems = await check_tenants(source, allowed_hosts=ACME_HOSTS, allow_plain_http=False)
+    assert [format_problem(p) for p in problems] == [
+        "typo: tenant_config_parse_error (config_invalid): "
+        "must be one of realtime, live, got 'gpt-live' @ config.runtime",
+        "misplaced: tenant_config_parse_error (config_invalid): "
+        "only for runtime live (this tenant's is realtime) @ config.live",
+    ]

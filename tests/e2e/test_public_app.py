@@ -9,7 +9,6 @@ socket where httpx would reframe or refuse them.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -20,9 +19,9 @@ import attrs
 import pytest
 import trio
 import trio.testing
-from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+from supervisor.http_server import hypercorn_config
 from supervisor.intake import MAX_BODY_BYTES, Reply, WebhookIntake
 from supervisor.ledger import Claim
 from supervisor.metrics import Metrics
@@ -261,10 +260,7 @@ class BrokenLedger:
 
 @asynccontextmanager
 async def serve_public_app(app: Any) -> AsyncIterator[str]:
-    config = HypercornConfig()
-    config.bind = ["127.0.0.1:0"]
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
+    config = hypercorn_config("127.0.0.1:0")
     async with trio.open_nursery() as nursery:
         urls = await nursery.start(partial(hypercorn_serve, app, config, shutdown_trigger=trio.sleep_forever))
         yield urls[0]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import trio
 import trio.testing
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, CloseConnection, Request
+from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
 if TYPE_CHECKING:
     from tests.lifecycle.conftest import OpenDriver
@@ -25,7 +25,8 @@ CLOSE_FRAME = b"\x88\x02\x03\xe8"
 
 
 async def ping_after_close(closes_seen: list[int], stream: trio.SocketStream) -> None:
-    """Accept the websocket, then answer the client's close frame with a ping before closing."""
+    """Accept the websocket (and say session.created), then answer the client's close frame with
+    a ping before closing."""
     ws = WSConnection(ConnectionType.SERVER)
     async with stream:
         while True:
@@ -36,6 +37,7 @@ async def ping_after_close(closes_seen: list[int], stream: trio.SocketStream) ->
             for event in ws.events():
                 if isinstance(event, Request):
                     await stream.send_all(ws.send(AcceptConnection()))
+                    await stream.send_all(ws.send(TextMessage(data='{"type": "session.created"}')))
                 elif isinstance(event, CloseConnection):
                     closes_seen.append(event.code)
                     await stream.send_all(PING_FRAME + CLOSE_FRAME)

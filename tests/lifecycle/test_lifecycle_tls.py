@@ -221,6 +221,26 @@ async def test_http_tool_over_https_uses_the_same_trust(
             await driver.assert_no_leaks()
 
 
+async def test_http_tool_whose_certificate_does_not_verify_is_a_tls_error_to_the_model(
+    open_driver: OpenDriver, tmp_path: Path, mock_clock: trio.testing.MockClock
+) -> None:
+    """The tool's certificate comes from a CA callvisor does not trust: tool_tls_error with OpenSSL's
+    reason in the log, the model told, the call goes on; nothing reached the tool."""
+    tls = PlatformTls()
+    async with tool_endpoint_over_tls(PlatformTls()) as (url, received):
+        tenants = tenants_with_tool(tmp_path, url)
+        async with open_driver({"CALLVISOR_TENANTS_FILE": str(tenants)}, tls=tls) as driver:
+            call = await driver.start("rtc_tool_untrusted", to=ACME)
+            tool_call_id = await driver.function_call(call, "lookup_order", '{"order_number": "A1"}')
+            assert (await driver.tool_output(call, tool_call_id))["error"] == "tool_tls_error"
+            failed = await driver.log("tool_execution_failed", "rtc_tool_untrusted")
+            assert failed["error"]["reason"] == "tool_tls_error"
+            assert failed["error"]["context"]["tls_reason"].startswith("certificate verify failed")
+            assert received == []
+            await driver.caller_hangup(call)
+            await driver.assert_no_leaks()
+
+
 # -- one context per process -----------------------------------------------------------------
 
 
