@@ -3,6 +3,7 @@
 #   make test    lint, types, import layers, tests (creates .venv first)
 #   make demo    run the simulated-platform demo
 #   make bench   run the benchmarks
+#   make soak    run the soak (about 10 minutes): the service at capacity, watched for growth
 #   make audit   pip-audit over constraints.txt (.ci/audit.py says what it could not check)
 #   make docs    regenerate docs/troubleshooting.md (from actors/log/_events.py), README's settings table
 #                and the fault matrix of docs/operations.md (from supervisor/commands/faults.py)
@@ -15,7 +16,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
 .DELETE_ON_ERROR:
-.PHONY: venv test demo bench docs audit clean
+.PHONY: venv test demo bench soak docs audit clean
 
 venv: $(STAMP)
 
@@ -44,6 +45,14 @@ $(BENCH_STAMP): $(STAMP)
 # `make bench BENCH_ARGS=--quick` is a smoke run of a few minutes.
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# About 10 minutes: `callvisor serve` at capacity (SOAK_CAPACITY, default 50 slots) for SOAK_SECONDS,
+# failing when RSS, descriptors, tasks or slots grow after the warm-up or anything is left at the
+# end; writes docs/benchmarks/soak.json, soak.png and the Soak section of docs/benchmarks.md.
+# `make soak SOAK_SECONDS=120` is a short one; SOAK_ARGS=--tracemalloc diffs the allocations too.
+SOAK_SECONDS ?= 600
+soak: $(BENCH_STAMP)
+	SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 # pip-audit lives in a venv of its own (.ci/audit-constraints.txt), apart from what it audits.
 AUDIT_STAMP := .venv-audit/.installed

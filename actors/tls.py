@@ -58,7 +58,7 @@ def client_tls_context(settings: Settings) -> ssl.SSLContext:
 
 
 class TlsSessions:
-    """The newest TLS session of each sideband origin, offered by the next connection to resume.
+    """The TLS session of each sideband origin's last full handshake, offered by the next connection to resume.
 
     A resumed handshake skips the certificate chain (verified when the session was made) and
     costs about 0.2 ms of CPU less per call (docs/benchmarks.md).  A server that declines the
@@ -78,7 +78,16 @@ class TlsSessions:
             stream.session = session
 
     def keep(self, stream: trio.SSLStream[Any], origin: tuple[str, int]) -> None:
-        """After the server has spoken (its tickets arrive after the handshake): keep its session."""
+        """After the server has spoken (its tickets arrive after the handshake): keep its session,
+        unless the handshake resumed the one kept, which then stays.
+
+        Reading ``session`` costs, on CPython 3.11, a copy of the session that is never freed
+        (about 6.5 KiB; python/cpython#116810, fixed in 3.12 and 3.13 by gh-123249): read once
+        per call it was callvisor's one unbounded memory growth (``make soak``), so it is read
+        after full handshakes only.
+        """
+        if stream.session_reused and origin in self._by_origin:
+            return
         session = stream.session
         if session is not None and session.has_ticket:
             self._by_origin[origin] = session

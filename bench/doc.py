@@ -7,6 +7,7 @@ from typing import Any
 
 from bench import public_port_ab, tlscost
 from bench.compare import before_after
+from bench.soak_doc import soak_section
 from bench.suggestions import profile_section
 from bench.tlsdoc import goal_row, how_section, median, side_by_side, tls_goals
 
@@ -611,7 +612,10 @@ def _foreign(r: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def render(r: dict[str, Any], images: list[str], before: dict[str, Any] | None = None) -> str:
+def render(
+    r: dict[str, Any], images: list[str], before: dict[str, Any] | None = None, soak: dict[str, Any] | None = None
+) -> str:
+    """The page; ``soak`` (docs/benchmarks/soak.json, written by ``make soak``) adds its section."""
     m = r.get("machine") or {}
     packages = m.get("packages") or {}
     out = [
@@ -664,6 +668,7 @@ def render(r: dict[str, Any], images: list[str], before: dict[str, Any] | None =
     out += burst_section(r)
     out += peer_section(r)
     out += profile_section(r.get("profile"), (before or {}).get("profile"))
+    out += soak_section(soak)
     out += [
         "## Reproducing",
         "",
@@ -671,6 +676,7 @@ def render(r: dict[str, Any], images: list[str], before: dict[str, Any] | None =
         "make bench                      # installs .[dev,bench], then python -m bench (about 40 minutes)",
         ".venv/bin/python -m bench --quick   # the same, small loads (about 6 minutes)",
         ".venv/bin/python -m bench profile --rate 50 --seconds 20   # the profile only",
+        "make soak                       # the soak (about 10 minutes, SOAK_SECONDS=600); its section above",
         "```",
         "",
         "Each run is bounded: every load has a fixed count and schedule, every wait a deadline, and a step",

@@ -9,6 +9,7 @@ from typing import Any
 
 from bench import plots
 from bench.doc import render
+from bench.soak_doc import SOAK_FIGURE
 
 
 def clean(value: Any) -> Any:
@@ -29,11 +30,31 @@ def write_report(results: dict[str, Any], out: Path) -> list[Path]:
     results_path = folder / "results.json"
     results_path.write_text(json.dumps(data, indent=1) + "\n")
     images = plots.write_all(results, folder)
+    return [results_path, *images, _write_page(data, [p.name for p in images], out)]
+
+
+def render_page(out: Path) -> Path:
+    """``OUT/benchmarks.md`` again from the saved results.json (and soak.json), plots untouched:
+    what ``make soak`` runs after writing its own results."""
+    folder = out / "benchmarks"
+    data = json.loads((folder / "results.json").read_text())
+    images = sorted(p.name for p in folder.glob("*.png") if not p.name.startswith(SOAK_FIGURE.removesuffix(".png")))
+    return _write_page(data, images, out)
+
+
+def _write_page(data: dict[str, Any], images: list[str], out: Path) -> Path:
+    folder = out / "benchmarks"
     before_path = folder / "before.json"
     before = json.loads(before_path.read_text()) if before_path.exists() else None
+    soak_path = folder / "soak.json"
+    soak = json.loads(soak_path.read_text()) if soak_path.exists() else None
+    if soak is not None:
+        soak["companions"] = {
+            path.stem.removeprefix("soak-"): json.loads(path.read_text()) for path in sorted(folder.glob("soak-*.json"))
+        }
     page = out / "benchmarks.md"
-    page.write_text(render(data, [p.name for p in images], before))
-    return [results_path, *images, page]
+    page.write_text(render(data, images, before, soak))
+    return page
 
 
 def profile_tables(summary: dict[str, Any], limit: int = 15) -> str:

@@ -31,6 +31,7 @@ def test_render_exposes_every_metric() -> None:
         "callvisor_capacity_in_use",
         "callvisor_capacity_limit",
         "callvisor_gc_pause_seconds",
+        "callvisor_trio_tasks",
     ):
         assert f"\n# TYPE {name} " in text
     assert "# HELP fallback_instructions_used_total " in text
