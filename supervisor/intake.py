@@ -9,6 +9,7 @@ situation                                  status  body
 signature fails                            401     ``{"ok": false, "error": "webhook_verification_failed", "reason": R}``
 body over 256 KiB                          413     ``{"ok": false, "error": "body_too_large"}``
 not JSON / not an object / no call_id      400     ``{"ok": false, "error": "malformed_json" | "missing_call_id"}``
+(or nested deeper than ``MAX_BODY_DEPTH``)
 a type we do not handle                    200     ``{"ok": true, "ignored": TYPE}``
 webhook-id or call_id already decided      200     ``{"ok": true, "duplicate": true}``
 call accepted / rejected / gone            200     ``{"ok": true, "accepted"|"rejected"|"gone": ...}``
@@ -20,7 +21,6 @@ OpenAI unreachable while deciding          503     ``{"ok": false, "error": E, "
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import trio
 
+from actors import bounded_json
 from actors.call import IncomingCall
 from actors.log import call_context, log_event
 from config.settings import Settings
@@ -40,6 +41,9 @@ from .supervisor import Supervisor
 from .webhooks import WebhookVerificationError, verify_webhook
 
 MAX_BODY_BYTES = 256 * 1024
+#: How deeply a body may nest objects and arrays (OpenAI's events nest four levels); a body
+#: nested deeper is ``malformed_json`` before the JSON decoder recurses into it.
+MAX_BODY_DEPTH = 32
 INCOMING_CALL = "realtime.call.incoming"
 _CALL_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 
@@ -170,7 +174,7 @@ class WebhookIntake:
 
 def _parse(body: bytes) -> dict[str, Any] | None:
     try:
-        event = json.loads(body)
-    except (ValueError, RecursionError):
+        event = bounded_json.loads(body, max_depth=MAX_BODY_DEPTH)
+    except ValueError:  # not JSON, or nested past MAX_BODY_DEPTH (bounded_json.TooDeep)
         return None
     return event if isinstance(event, dict) else None
