@@ -29,6 +29,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from supervisor.testing import WebhookSigner, new_secret
+from tests.fuzz.envelopes import DEFECTS, Envelope, bad_envelopes, good_envelopes
 from tests.fuzz.harness import FuzzRig, open_fuzz_rig
 from tests.fuzz.oracle import (
     MAX_BODY_BYTES,
@@ -40,17 +41,7 @@ from tests.fuzz.oracle import (
     readme_row,
 )
 from tests.fuzz.profiles import fuzz_settings
-from tests.fuzz.strategies import (
-    CALL_ID_MARK,
-    DEFECTS,
-    Body,
-    Envelope,
-    bad_envelopes,
-    bodies,
-    call_bodies,
-    good_envelopes,
-    nested_text,
-)
+from tests.fuzz.strategies import CALL_ID_MARK, Body, bodies, call_bodies, nested_text
 from tests.rig import WAIT_S
 
 OTHER_KEY = WebhookSigner(new_secret()).key
