@@ -3,6 +3,7 @@
 #   make test    lint, types, import layers, tests (creates .venv first)
 #   make demo    run the simulated-platform demo
 #   make bench   run the benchmarks
+#   make fuzz    fuzz the webhook endpoint (>= 10,000 cases), figures onto docs/benchmarks.md
 #   make docs    regenerate docs/troubleshooting.md (from actors/log/_events.py) and README's settings table
 #   make clean   remove the venv and caches
 
@@ -13,7 +14,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
 .DELETE_ON_ERROR:
-.PHONY: venv test demo bench docs clean
+.PHONY: venv test demo bench fuzz docs clean
 
 venv: $(STAMP)
 
@@ -42,6 +43,13 @@ $(BENCH_STAMP): $(STAMP)
 # `make bench BENCH_ARGS=--quick` is a smoke run of a few minutes.
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# >= 10,000 fuzzed webhooks against the real app (tests/fuzz, HYPOTHESIS_PROFILE=fuzz; make test runs a
+# bounded few hundred); prints the cases run per test, writes them to docs/benchmarks/sections/fuzz.md
+# and splices that into docs/benchmarks.md (bench/sections.py: make bench carries it too).
+fuzz: venv
+	HYPOTHESIS_PROFILE=fuzz CALLVISOR_FUZZ_REPORT=docs/benchmarks/sections/fuzz.md $(BIN)/pytest -p no:cacheprovider tests/fuzz
+	$(BIN)/python -m bench.sections docs
 
 # Written to a temporary file first so that a failed rendering leaves the page as it was.
 docs: venv

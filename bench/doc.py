@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from bench import public_port_ab, tlscost
+from bench import sections as bench_sections
 from bench.compare import before_after
 from bench.suggestions import profile_section
 from bench.tlsdoc import goal_row, how_section, median, side_by_side, tls_goals
@@ -610,7 +612,13 @@ def _foreign(r: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def render(r: dict[str, Any], images: list[str], before: dict[str, Any] | None = None) -> str:
+def render(
+    r: dict[str, Any],
+    images: list[str],
+    before: dict[str, Any] | None = None,
+    sections: Sequence[tuple[str, str]] = (),
+) -> str:
+    """The page; ``sections`` are those other runs measured (bench/sections.py), carried as they are."""
     m = r.get("machine") or {}
     packages = m.get("packages") or {}
     out = [
@@ -663,8 +671,10 @@ def render(r: dict[str, Any], images: list[str], before: dict[str, Any] | None =
     out += burst_section(r)
     out += peer_section(r)
     out += profile_section(r.get("profile"), (before or {}).get("profile"))
+    for name, markdown in sections:
+        out += bench_sections.block(name, markdown)
     out += [
-        "## Reproducing",
+        bench_sections.BEFORE,
         "",
         "```sh",
         "make bench                      # installs .[dev,bench], then python -m bench (about 40 minutes)",

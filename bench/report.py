@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bench import plots
+from bench import plots, sections
 from bench.doc import render
 
 
@@ -32,7 +32,7 @@ def write_report(results: dict[str, Any], out: Path) -> list[Path]:
     before_path = folder / "before.json"
     before = json.loads(before_path.read_text()) if before_path.exists() else None
     page = out / "benchmarks.md"
-    page.write_text(render(data, [p.name for p in images], before))
+    page.write_text(render(data, [p.name for p in images], before, sections.read(out)))
     return [results_path, *images, page]
 
 

@@ -55,6 +55,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             cases=dict(CASES),
             wall_s=WALL_S,
             outcomes=OUTCOMES,
+            answers=LABELS,
             session_s=time.monotonic() - STARTED,
             machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         )

@@ -18,6 +18,10 @@ What every example must leave behind (:meth:`FuzzRig.settle`): no call actor, no
 no sideband, and nothing wrong in the process's output (:class:`Watch`): no log record that
 cannot be rendered as one JSON line, no traceback, no ERROR from hypercorn ("Error in ASGI
 Framework"), nothing through ``sys.unraisablehook``.
+
+Statistics: hypothesis keeps its own per thread, out of pytest's reach, so every example is
+counted here (:data:`tests.fuzz.profiles.CASES`, with the answer it got in ``LABELS``) and
+tests/fuzz/conftest.py prints the counts at the end of the session.
 """
 
 from __future__ import annotations
@@ -120,10 +124,23 @@ class FuzzRig:
         self._ids += 1
         return self._ids
 
-    async def post(self, body: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[int, Any]:
-        """POST one delivery; its answer must be JSON (``Content-Type`` and body)."""
+    async def post(self, body: bytes, headers: list[tuple[bytes, bytes]], *, chunk: int = 0) -> tuple[int, Any]:
+        """POST one delivery; its answer must be JSON (``Content-Type`` and body).
+
+        ``chunk`` > 0 sends the body chunked (``Transfer-Encoding: chunked``) in pieces of about
+        that many bytes (at most 300 pieces), else with a ``Content-Length``.
+        """
+        content: bytes | AsyncIterator[bytes] = body
+        if chunk:
+            size = max(chunk, len(body) // 300 + 1)
+
+            async def pieces() -> AsyncIterator[bytes]:
+                for start in range(0, len(body), size):
+                    yield body[start : start + size]
+
+            content = pieces()
         with trio.fail_after(WAIT_S):
-            response = await self.webhooks.post(f"{self.rig.url}/webhooks/openai", content=body, headers=headers)
+            response = await self.webhooks.post(f"{self.rig.url}/webhooks/openai", content=content, headers=headers)
         assert response.headers.get("content-type") == "application/json", (response.status_code, response.headers)
         try:
             payload = response.json()

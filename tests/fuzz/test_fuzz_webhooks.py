@@ -45,6 +45,8 @@ from tests.fuzz.strategies import CALL_ID_MARK, Body, bodies, call_bodies, neste
 from tests.rig import WAIT_S
 
 OTHER_KEY = WebhookSigner(new_secret()).key
+#: How a body is framed: Content-Length (0, mostly), or chunked in pieces of about this size.
+CHUNKS = st.sampled_from([0, 0, 0, 1, 7, 1_000, 65_536])
 #: Tenants with the end_call tool (config/examples/tenants.yaml); piedpiper has no tools.
 END_CALL_TENANTS = {"acme", "globex"}
 
@@ -81,12 +83,12 @@ def headers_for(fuzz: FuzzRig, body: bytes, envelope: Envelope, webhook_id: str)
 # -- unsigned and badly signed ----------------------------------------------------------------
 
 
-async def refused(fuzz: FuzzRig, template: Body, envelope: Envelope) -> str:
+async def refused(fuzz: FuzzRig, template: Body, envelope: Envelope, chunk: int) -> str:
     """One badly signed delivery: README's 401 with the first failing check's reason (413 if too big)."""
     n = fuzz.fresh()
     body = template.render(f"rtc_{n}")
     requests, lines = len(fuzz.platform.requests), len(fuzz.logs.lines)
-    status, payload = await fuzz.post(body, headers_for(fuzz, body, envelope, f"wh_{n}"))
+    status, payload = await fuzz.post(body, headers_for(fuzz, body, envelope, f"wh_{n}"), chunk=chunk)
     fuzz.note(f"answer {status} {payload}")
     row = readme_row(status, payload)
     new_lines = fuzz.logs.lines[lines:]
@@ -111,7 +113,12 @@ BAD_ENVELOPES = [
         else Envelope(**{f"{header}_defect": defect}, skew_s={"stale": -400, "future": 400}.get(defect, 0)),
     }
     for header, defect in DEFECTS
-] + [{"template": plain_call(pad="p" * MAX_BODY_BYTES), "envelope": Envelope(signature_defect="missing")}]
+] + [
+    {"template": plain_call(pad="p" * MAX_BODY_BYTES), "envelope": Envelope(signature_defect="missing"), "chunk": chunk}
+    for chunk in (0, 4096)
+]
+for _case in BAD_ENVELOPES:
+    _case.setdefault("chunk", 0)
 
 
 async def test_unsigned_and_badly_signed_deliveries_get_401_and_reach_nobody() -> None:
@@ -119,10 +126,10 @@ async def test_unsigned_and_badly_signed_deliveries_get_401_and_reach_nobody() -
     async with open_fuzz_rig() as fuzz:
 
         @fuzz_settings("envelopes")
-        @given(template=bodies() | call_bodies(), envelope=bad_envelopes())
+        @given(template=bodies() | call_bodies(), envelope=bad_envelopes(), chunk=CHUNKS)
         @with_examples(BAD_ENVELOPES)
-        def check(template: Body, envelope: Envelope) -> None:
-            fuzz.run_example("test_unsigned_and_badly_signed_deliveries_get_401_and_reach_nobody", refused, template, envelope)
+        def check(template: Body, envelope: Envelope, chunk: int) -> None:
+            fuzz.run_example("test_unsigned_and_badly_signed_deliveries_get_401_and_reach_nobody", refused, template, envelope, chunk)
 
         await trio.to_thread.run_sync(check)
 
@@ -137,6 +144,7 @@ class Script:
     known: bool = True  # the platform expects the call (else OpenAI answers 404: the caller is gone)
     redeliver: str = "none"  # none | same_webhook_id | new_webhook_id
     ending: str = "caller_hangup"  # caller_hangup | abort | operator | end_call
+    chunk: int = 0  # > 0: the body is sent chunked, in pieces of about this size
 
 
 SCRIPTS = st.builds(
@@ -144,6 +152,7 @@ SCRIPTS = st.builds(
     known=st.sampled_from([True, True, True, False]),
     redeliver=st.sampled_from(["none", "none", "same_webhook_id", "new_webhook_id"]),
     ending=st.sampled_from(["caller_hangup", "abort", "operator", "end_call"]),
+    chunk=CHUNKS,
 )
 
 
@@ -158,7 +167,7 @@ async def signed(fuzz: FuzzRig, template: Body, envelope: Envelope, script: Scri
         assert expected.call_id is not None
         fuzz.platform.expect_call(expected.call_id)
     requests = len(fuzz.platform.requests)
-    status, payload = await fuzz.post(body, headers_for(fuzz, body, envelope, webhook_id))
+    status, payload = await fuzz.post(body, headers_for(fuzz, body, envelope, webhook_id), chunk=script.chunk)
     fuzz.note(f"answer {status} {payload}")
     row = readme_row(status, payload)
     if expected.row != "call":
@@ -250,6 +259,9 @@ ODD_BODIES = [
         plain_call(pad="p" * MAX_BODY_BYTES),
         plain_call(type="realtime.call.ended"),
     ]
+] + [
+    {"template": template, "envelope": Envelope(), "script": Script(chunk=1_000)}
+    for template in (plain_call(), plain_call(pad="p" * MAX_BODY_BYTES))
 ]
 
 
