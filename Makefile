@@ -48,7 +48,7 @@ bench: $(BENCH_STAMP)
 # bounded few hundred); prints the cases run per test, writes them to docs/benchmarks/sections/fuzz.md
 # and splices that into docs/benchmarks.md (bench/sections.py: make bench carries it too).
 fuzz: venv
-	HYPOTHESIS_PROFILE=fuzz CALLVISOR_FUZZ_REPORT=docs/benchmarks/sections/fuzz.md $(BIN)/pytest -p no:cacheprovider tests/fuzz
+	HYPOTHESIS_PROFILE=fuzz CALLVISOR_FUZZ_REPORT=docs/benchmarks/sections/fuzz.md $(BIN)/pytest -p no:cacheprovider tests/fuzz/test_fuzz_webhooks.py
 	$(BIN)/python -m bench.sections docs
 
 # Written to a temporary file first so that a failed rendering leaves the page as it was.

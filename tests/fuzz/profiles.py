@@ -19,7 +19,7 @@ if PROFILE not in ("fuzz", "fuzz-bounded"):
 
 #: Examples per test, by profile.
 BUDGETS: dict[str, dict[str, int]] = {
-    "fuzz-bounded": {"envelopes": 120, "bodies": 150, "calls": 60},
+    "fuzz-bounded": {"envelopes": 100, "bodies": 120, "calls": 60},
     "fuzz": {"envelopes": 4_000, "bodies": 4_500, "calls": 1_800},
 }
 

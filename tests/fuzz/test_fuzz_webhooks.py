@@ -21,6 +21,7 @@ output (``FuzzRig.settle``).  ``make test`` runs the bounded profile, ``make fuz
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import trio
@@ -75,8 +76,7 @@ def with_examples(examples: list[dict[str, Any]]) -> Any:
 
 
 def headers_for(fuzz: FuzzRig, body: bytes, envelope: Envelope, webhook_id: str) -> list[tuple[bytes, bytes]]:
-    import time
-
+    """The envelope's headers for ``body``, signed now (wall clock, as OpenAI signs)."""
     return envelope.headers(body, key=fuzz.rig.signer.key, webhook_id=webhook_id, now=int(time.time()), other_key=OTHER_KEY)
 
 
@@ -262,6 +262,27 @@ ODD_BODIES = [
 ] + [
     {"template": template, "envelope": Envelope(), "script": Script(chunk=1_000)}
     for template in (plain_call(), plain_call(pad="p" * MAX_BODY_BYTES))
+]
+#: One JSON value of each type that is not a string.
+WRONG_TYPES: list[Any] = [None, True, 7, 2.5, ["realtime.call.incoming"], {"value": "x"}]
+
+
+def with_field(path: tuple[Any, ...], value: Any) -> Body:
+    """An ordinary acme call with the field at ``path`` (keys and list indexes) set to ``value``."""
+    event = plain_call().value
+    target = event
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    return Body(event)
+
+
+#: Every field of the event and of ``data``, each holding a value of every wrong type.
+FIELDS = [("type",), ("data",), ("data", "call_id"), ("data", "sip_headers"), ("data", "sip_headers", 1), ("data", "sip_headers", 1, "name"), ("data", "sip_headers", 1, "value")]
+ODD_BODIES += [
+    {"template": with_field(path, value), "envelope": Envelope(), "script": Script()}
+    for path in FIELDS
+    for value in WRONG_TYPES
 ]
 
 
