@@ -97,6 +97,8 @@ class FuzzRig:
         self._ids = 0
         self._notes: list[str] = []
         self._first_line = 0
+        #: call_ids decided so far (a redelivery of one is a duplicate, whichever example sends it).
+        self.decided: set[str] = set()
 
     def run_example(self, test: str, example: Callable[..., Awaitable[str]], *args: Any) -> None:
         """Run ``example(self, *args)`` in the trio loop, from hypothesis' worker thread.
@@ -115,6 +117,11 @@ class FuzzRig:
             label = trio.from_thread.run(example, self, *args)
             LABELS[test][label] += 1
             event(label)
+        except BaseException:
+            # A failed example may leave its call live: end it, or every later example fails too
+            # and hypothesis shrinks towards the wrong one.
+            trio.from_thread.run(self.end_live_calls)
+            raise
         finally:
             for text in self._notes:
                 note(text)
@@ -152,20 +159,29 @@ class FuzzRig:
             raise AssertionError(f"not JSON: {response.status_code} {response.content[:200]!r}") from None
         return response.status_code, payload
 
+    async def end_live_calls(self) -> None:
+        """Hang up (operator port) every call still live, and wait until each has ended."""
+        with trio.move_on_after(WAIT_S):
+            live = list(self.rig.supervisor.calls)
+            for call_id in live:
+                await self.driver.admin("POST", f"/actors/{call_id}/hangup")
+            for call_id in live:
+                await self.logs.wait_for("call_ended", call_id=call_id)
+
     async def settle(self, *, via_http: bool) -> None:
         """No call actor, slot or sideband is left, and the watch saw nothing wrong."""
         await trio.testing.wait_all_tasks_blocked()
         supervisor = self.rig.supervisor
         assert supervisor.calls == {}, sorted(supervisor.calls)
-        assert supervisor.capacity.in_use == 0
+        assert supervisor.capacity.in_use == 0, supervisor.capacity.snapshot()
         assert dict(supervisor.capacity.by_tenant) == {}
-        assert not call_tasks()
+        assert call_tasks() == []
         if via_http:
             await self.driver.assert_no_leaks()
         lines = self.logs.lines[self._first_line :]
         assert [line for line in lines if line.get("event") == "call_actor_crashed"] == []
         assert [line for line in lines if line.get("unregistered_event")] == []
-        assert self.watch.problems == []
+        assert self.watch.problems == [], self.watch.problems
 
 
 def call_tasks() -> list[str]:
