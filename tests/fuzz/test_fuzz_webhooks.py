@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 import trio
 from attrs import frozen
 from hypothesis import example, given
@@ -44,6 +45,9 @@ from tests.fuzz.oracle import (
 from tests.fuzz.profiles import fuzz_settings
 from tests.fuzz.strategies import CALL_ID_MARK, Body, bodies, call_bodies, nested_text
 from tests.rig import WAIT_S
+
+#: Hypothesis warns when it prints an example of 256 KiB (its own reports): that is the point here.
+pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning")
 
 OTHER_KEY = WebhookSigner(new_secret()).key
 #: How a body is framed: Content-Length (0, mostly), or chunked in pieces of about this size.
