@@ -4,6 +4,7 @@
 #   make demo    run the simulated-platform demo
 #   make bench   run the benchmarks
 #   make soak    run the soak (about 10 minutes): the service at capacity, watched for growth
+#   make fuzz    fuzz the webhook endpoint (>= 10,000 cases), figures onto docs/benchmarks.md
 #   make audit   pip-audit over constraints.txt (.ci/audit.py says what it could not check)
 #   make docs    regenerate docs/troubleshooting.md (from actors/log/_events.py), README's settings table
 #                and the fault matrix of docs/operations.md (from supervisor/commands/faults.py)
@@ -16,7 +17,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
 .DELETE_ON_ERROR:
-.PHONY: venv test demo bench soak docs audit clean
+.PHONY: venv test demo bench soak fuzz docs audit clean
 
 venv: $(STAMP)
 
@@ -63,6 +64,13 @@ $(AUDIT_STAMP): .ci/audit-constraints.txt
 
 audit: $(AUDIT_STAMP)
 	$(PYTHON) .ci/audit.py
+
+# >= 10,000 fuzzed webhooks against the real app (tests/fuzz, HYPOTHESIS_PROFILE=fuzz; make test runs a
+# bounded few hundred); prints the cases run per test, writes them to docs/benchmarks/sections/fuzz.md
+# and splices that into docs/benchmarks.md (bench/sections.py: make bench carries it too).
+fuzz: venv
+	HYPOTHESIS_PROFILE=fuzz CALLVISOR_FUZZ_REPORT=docs/benchmarks/sections/fuzz.md $(BIN)/pytest -p no:cacheprovider tests/fuzz/test_fuzz_webhooks.py
+	$(BIN)/python -m bench.sections docs
 
 # Written to a temporary file first so that a failed rendering leaves the page as it was.
 docs: venv

@@ -10,14 +10,13 @@ error output, and the call continues.
 * ``http``: POST the JSON arguments to the tenant's HTTPS endpoint (host checked against
   ``CALLVISOR_TOOL_ALLOWED_HOSTS`` when the tool was built; redirects are not followed), with a
   timeout and a response size cap.  A JSON response is given to the model as is; anything else
-  as text.
+  (or JSON nested deeper than :data:`MAX_RESULT_DEPTH`) as text.
 """
 
 from __future__ import annotations
 
-import json
 import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import httpx2
@@ -26,6 +25,7 @@ from attrs import frozen
 
 from config.models import EndCallTool, HttpTool, ToolSpec, TransferCallTool
 
+from . import bounded_json
 from .errors import ResponseTooLarge, ToolArgsParseError, ToolExecutionError, ToolNotFoundError
 from .sideband import excerpt
 from .tls import describe_tls_failure, tls_failure
@@ -55,7 +55,7 @@ def find_tool(tools: Sequence[ToolSpec], name: str | None) -> ToolSpec:
 
 
 #: How deeply the model's arguments may nest (objects and arrays): real ones nest a few levels;
-#: anything deeper is refused before any code of ours or a tool's walks it recursively.
+#: anything deeper is refused before the JSON decoder or any code of ours walks it recursively.
 MAX_ARGUMENT_DEPTH = 32
 #: The longest argument string taken from the model, in characters.  A realtime response holds
 #: at most 4,096 output tokens (some 16 KB of text); longer arguments are refused on sight
@@ -82,19 +82,24 @@ def refuse_arguments(name: str | None, arguments: object) -> ToolArgsParseError 
     return None
 
 
+#: How deeply an http tool's JSON answer may nest to be given to the model as JSON; deeper, it
+#: is given as text (it is untrusted input too, and is encoded again for the model).
+MAX_RESULT_DEPTH = 32
+
+
 def parse_arguments(tool: ToolSpec, arguments: object) -> dict[str, Any]:
     """The model's argument string as a JSON object, nested at most :data:`MAX_ARGUMENT_DEPTH`."""
     refused = refuse_arguments(tool.name, arguments)
     if refused is not None:
         raise refused
     assert isinstance(arguments, str)  # refuse_arguments saw to it
-    try:
-        parsed = json.loads(arguments)
-    except (ValueError, RecursionError):  # not JSON, or nested past the decoder's own limit
-        parsed = None
     problem = "are not a JSON object"
-    if isinstance(parsed, dict) and _depth(parsed) > MAX_ARGUMENT_DEPTH:
+    try:
+        parsed = bounded_json.loads(arguments, max_depth=MAX_ARGUMENT_DEPTH)
+    except bounded_json.TooDeep:
         parsed, problem = None, f"nest deeper than {MAX_ARGUMENT_DEPTH} levels"
+    except ValueError:
+        parsed = None
     if not isinstance(parsed, dict):
         raise ToolArgsParseError(
             f"arguments for {tool.name} {problem}",
@@ -102,25 +107,6 @@ def parse_arguments(tool: ToolSpec, arguments: object) -> dict[str, Any]:
             context={"tool_name": tool.name, "arguments_excerpt": arguments[:80]},
         )
     return parsed
-
-
-def _depth(value: object) -> int:
-    """How deeply ``value`` nests, counted without recursion (it is the model's input)."""
-    deepest = 0
-    pending: list[tuple[object, int]] = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, dict):
-            children: Iterable[object] = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, depth)
-        if deepest > MAX_ARGUMENT_DEPTH:
-            return deepest
-        pending.extend((child, depth + 1) for child in children)
-    return deepest
 
 
 #: http tool requests in flight at once per process: each holds a connection, and requests
@@ -213,7 +199,7 @@ async def _post(
             context={**context, "status": response.status_code},
         )
     try:
-        result = json.loads(body)
-    except ValueError:
+        result = bounded_json.loads(body, max_depth=MAX_RESULT_DEPTH)
+    except ValueError:  # not JSON, or nested past MAX_RESULT_DEPTH
         return {"ok": True, "result": body.decode("utf-8", "replace")}
     return {"ok": True, "result": result}

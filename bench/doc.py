@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from bench import public_port_ab, tlscost
+from bench import sections as bench_sections
 from bench.compare import before_after
 from bench.soak_doc import soak_section
 from bench.suggestions import profile_section
@@ -613,9 +615,15 @@ def _foreign(r: dict[str, Any]) -> list[str]:
 
 
 def render(
-    r: dict[str, Any], images: list[str], before: dict[str, Any] | None = None, soak: dict[str, Any] | None = None
+    r: dict[str, Any],
+    images: list[str],
+    before: dict[str, Any] | None = None,
+    soak: dict[str, Any] | None = None,
+    sections: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """The page; ``soak`` (docs/benchmarks/soak.json, written by ``make soak``) adds its section."""
+    """The page; ``soak`` (docs/benchmarks/soak.json, written by ``make soak``) adds its section;
+    ``sections`` are those other runs measured (bench/sections.py, e.g. ``make fuzz``), carried as
+    they are."""
     m = r.get("machine") or {}
     packages = m.get("packages") or {}
     out = [
@@ -669,8 +677,10 @@ def render(
     out += peer_section(r)
     out += profile_section(r.get("profile"), (before or {}).get("profile"))
     out += soak_section(soak)
+    for name, markdown in sections:
+        out += bench_sections.block(name, markdown)
     out += [
-        "## Reproducing",
+        bench_sections.BEFORE,
         "",
         "```sh",
         "make bench                      # installs .[dev,bench], then python -m bench (about 40 minutes)",

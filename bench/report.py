@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bench import plots
+from bench import plots, sections
 from bench.doc import render
 from bench.soak_doc import SOAK_FIGURE
 
@@ -53,7 +53,7 @@ def _write_page(data: dict[str, Any], images: list[str], out: Path) -> Path:
             path.stem.removeprefix("soak-"): json.loads(path.read_text()) for path in sorted(folder.glob("soak-*.json"))
         }
     page = out / "benchmarks.md"
-    page.write_text(render(data, images, before, soak))
+    page.write_text(render(data, images, before, soak, sections.read(out)))
     return page
 
 

@@ -13,7 +13,7 @@ situation                                  status  body
 signature fails                            401     ``{"ok": false, "error": "webhook_verification_failed", "reason": R}``
 body over 256 KiB                          413     ``{"ok": false, "error": "body_too_large"}``
 not JSON / not an object / no call_id      400     ``{"ok": false, "error": "malformed_json" | "missing_call_id"}``
-(``data.session_id`` for the Live types)
+(``data.session_id`` for the Live types; or nested deeper than ``MAX_BODY_DEPTH``)
 a type we do not handle                    200     ``{"ok": true, "ignored": TYPE}``
 the runtime the tenant does not use        200     ``{"ok": true, "ignored": TYPE, "reason": R}``
 webhook-id or call_id already decided      200     ``{"ok": true, "duplicate": true}``
@@ -26,7 +26,6 @@ OpenAI unreachable while deciding          503     ``{"ok": false, "error": E, "
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -36,6 +35,7 @@ from typing import Any, Protocol
 
 import trio
 
+from actors import bounded_json
 from actors.call import IncomingCall
 from actors.decision import Outcome
 from actors.log import call_context, log_event
@@ -47,6 +47,9 @@ from .supervisor import Supervisor
 from .webhooks import WebhookVerificationError, verify_webhook
 
 MAX_BODY_BYTES = 256 * 1024
+#: How deeply a body may nest objects and arrays (OpenAI's events nest four levels); a body
+#: nested deeper is ``malformed_json`` before the JSON decoder recurses into it.
+MAX_BODY_DEPTH = 32
 INCOMING_CALL = "realtime.call.incoming"
 #: The incoming-call webhook types: the runtime each belongs to and the field of its id.
 INCOMING_CALLS = {
@@ -188,7 +191,7 @@ class WebhookIntake:
 
 def _parse(body: bytes) -> dict[str, Any] | None:
     try:
-        event = json.loads(body)
-    except (ValueError, RecursionError):
+        event = bounded_json.loads(body, max_depth=MAX_BODY_DEPTH)
+    except ValueError:  # not JSON, or nested past MAX_BODY_DEPTH (bounded_json.TooDeep)
         return None
     return event if isinstance(event, dict) else None
