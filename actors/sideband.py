@@ -9,12 +9,12 @@ nested past the interpreter's recursion limit).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections import Counter
 from typing import Any
 
+from . import bounded_json
 from .log import log_event
 
 #: The largest sideband message read: a bigger one closes the sideband (1009) and ends the call
@@ -41,17 +41,23 @@ TOO_LARGE_CLOSE_CODE = 1009
 MAX_LOGGED_ERRORS = 20
 
 
+#: How deeply a sideband event may nest (objects and arrays): OpenAI's events nest about ten
+#: levels (a response's output items, their content parts); deeper is no event of theirs, and it
+#: is refused before the JSON decoder recurses into it (actors/bounded_json.py says why).
+MAX_EVENT_DEPTH = 64
+
+
 def read_event(message: str | bytes) -> dict[str, Any] | None:
     """The event a sideband message holds, or None when it holds none.
 
     None for a binary frame (the Realtime API sends text), for text that is not JSON or nests
-    past the decoder's limit, and for JSON that is not an object.
+    past :data:`MAX_EVENT_DEPTH`, and for JSON that is not an object.
     """
     if not isinstance(message, str):
         return None
     try:
-        event = json.loads(message)
-    except (ValueError, RecursionError):
+        event = bounded_json.loads(message, max_depth=MAX_EVENT_DEPTH)
+    except ValueError:  # not JSON, or nested deeper than any event OpenAI sends (TooDeep)
         return None
     return event if isinstance(event, dict) else None
 

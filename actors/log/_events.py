@@ -51,7 +51,8 @@ _EVENTS = (
         severity="WARNING",
         category="Webhook",
         cause="A correctly signed webhook whose body is not usable (reason: malformed_json, "
-        "missing_call_id), or a body over 256 KiB (reason: body_too_large)",
+        "which includes a body nested deeper than 32 levels; missing_call_id), or a body over "
+        "256 KiB (reason: body_too_large)",
         response="HTTP 400 (413 for body_too_large) `{\"ok\": false, \"error\": REASON}`",
         fixes=(("Repeated malformed bodies", "report the webhook-id to OpenAI; nothing is lost "
                 "on our side"),),

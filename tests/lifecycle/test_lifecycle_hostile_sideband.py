@@ -14,6 +14,7 @@ import pytest
 import trio
 import trio.testing
 
+from actors.sideband import MAX_EVENT_DEPTH
 from actors.tools import MAX_ARGUMENT_DEPTH
 
 if TYPE_CHECKING:
@@ -32,8 +33,12 @@ DEEP = 5000
         '{"type": 7}',
         "not json at all",
         b"\x00\xff binary",
+        '{"type": "conversation.item.added", "item": ' + "[" * MAX_EVENT_DEPTH + "]" * MAX_EVENT_DEPTH + "}",
     ],
-    ids=["nested_array", "nested_type", "type_is_a_list", "type_is_an_object", "type_is_a_number", "not_json", "binary"],
+    ids=[
+        "nested_array", "nested_type", "type_is_a_list", "type_is_an_object", "type_is_a_number",
+        "not_json", "binary", "one_level_past_the_event_depth",
+    ],
 )
 async def test_an_unreadable_frame_is_counted_and_the_call_goes_on(
     driver: Driver, frame: str | bytes, mock_clock: trio.testing.MockClock
