@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from attrs import define, field
@@ -85,6 +86,8 @@ class Dependencies:
     call_control: DependencyHealth
     tenant_store: DependencyHealth | None = None
     store_decides_admission: bool = False
+    #: Calls whose capacity lease was lost so far (cluster mode; always 0 otherwise).
+    leases_lost: Callable[[], int] = lambda: 0
 
     def admits_calls(self) -> bool:
         """False when a failing store refuses every new call (cluster mode)."""

@@ -216,8 +216,9 @@ class Metrics:
 
     def watch_dependencies(self, dependencies: Dependencies) -> None:
         """Report ``dependencies`` at each scrape: ``callvisor_tenant_store_up``,
-        ``callvisor_tenant_store_seconds_since_success`` (MongoDB only) and
-        ``callvisor_call_control_failures_total{action,kind}``."""
+        ``callvisor_tenant_store_seconds_since_success`` (MongoDB only),
+        ``callvisor_call_control_failures_total{action,kind}`` and
+        ``callvisor_capacity_leases_lost_total``."""
         self.registry.register(_DependencyCollector(dependencies))
 
     def render(self) -> tuple[bytes, str]:
@@ -257,3 +258,11 @@ class _DependencyCollector(Collector):
         for (action, kind), count in sorted(self._dependencies.call_control.failures.items()):
             failures.add_metric([action, kind], float(count))
         yield failures
+        lost = CounterMetricFamily(
+            "callvisor_capacity_leases_lost",
+            "Cluster mode: calls whose capacity lease expired unrenewed or was taken by another "
+            "call (capacity_lease_lost); the fleet is above its limit until they end. Always 0 "
+            "without cluster mode",
+        )
+        lost.add_metric([], float(self._dependencies.leases_lost()))
+        yield lost

@@ -125,6 +125,7 @@ class Service:
             call_control=control.health,
             tenant_store=self.store.health if self.store is not None else None,
             store_decides_admission=coordination is not None,
+            leases_lost=(lambda: coordination.capacity.leases_lost) if coordination is not None else (lambda: 0),
         )
         self.metrics.watch_dependencies(self.dependencies)
         self.supervisor = Supervisor(

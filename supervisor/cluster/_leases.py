@@ -47,6 +47,8 @@ class LeaseCapacity:
         self.store = store
         self.registry = registry
         self.replica_id = replica_id
+        #: Calls whose lease was lost (``capacity_lease_lost``): callvisor_capacity_leases_lost_total.
+        self.leases_lost = 0
         self.limit = limit
         self.lease_ttl_s = lease_ttl_s
         self.now = now
@@ -182,6 +184,7 @@ class LeaseCapacity:
                 log_event(logging.WARNING, "capacity_lease_renew_failed", "lease not renewed; the call goes on", error=err)
                 if not lost and self.now() > renewed_at + self.lease_ttl_s:
                     lost = True
+                    self.leases_lost += 1
                     log_event(
                         logging.ERROR, "capacity_lease_lost",
                         "lease expired unrenewed: other replicas may admit into this slot",
@@ -190,6 +193,7 @@ class LeaseCapacity:
             renewed_at = self.now()
             if renewed < slots and not lost:
                 lost = True
+                self.leases_lost += 1
                 log_event(
                     logging.ERROR, "capacity_lease_lost",
                     "another call holds this call's slot now: the limit is exceeded until it ends",

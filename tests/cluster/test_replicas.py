@@ -299,6 +299,8 @@ async def test_a_call_whose_slot_was_taken_over_reports_the_lost_lease(
         # acme-corp has a tenant limit: the call held a tenant slot and a global one.
         assert (lost["slots_held"], lost["slots_expected"]) == (1, 2)
         assert cluster.platform.call("rtc_victim").live_connections == 1  # the caller is not cut off
+        metrics = (await cluster.replicas[0].admin("GET", "/metrics")).text
+        assert "callvisor_capacity_leases_lost_total 1.0" in metrics.splitlines()
         await cluster.platform.call("rtc_victim").caller_hangup()
         with trio.fail_after(WAIT_S):
             await cluster.logs.wait_for("call_ended", call_id="rtc_victim")
