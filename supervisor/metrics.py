@@ -164,6 +164,12 @@ class Metrics:
             ["tool", "outcome"],
             registry=registry,
         )
+        self.tenant_capacity_limit = Gauge(
+            "callvisor_tenant_capacity_limit",
+            "A tenant's own limits.max_concurrent_calls, as its config said at its last call.",
+            ["tenant_id"],
+            registry=registry,
+        )
         self.draining = Gauge(
             "callvisor_draining",
             "1 from the start of a drain until the process exits, else 0.",

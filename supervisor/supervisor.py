@@ -83,6 +83,10 @@ class Supervisor:
         )
         self._nursery: trio.Nursery | None = None
         self._gauge_tenants: set[str] = set()
+        #: Each tenant's own limit as its config said at its last call (callvisor_tenant_capacity_limit);
+        #: one entry per tenant that called, as ``_gauge_tenants``.
+        self._tenant_limits: dict[str, int | None] = {}
+        self._limit_series: set[str] = set()
         self._idle = trio.Event()
         self._idle.set()
         metrics.capacity_limit.labels(scope="global").set(settings.max_concurrent_calls)
@@ -148,6 +152,8 @@ class Supervisor:
 
     def slot(self, call: CallHandle, *, tenant_limit: int | None) -> AbstractAsyncContextManager[None]:
         """Hold ``call``'s capacity slot and registry entry until the block exits."""
+        if call.tenant_id is not None:  # the tenant's own limit, as its config said last
+            self._tenant_limits[call.tenant_id] = tenant_limit
         return _Slot(self, call, tenant_limit)
 
     def _register(self, call: CallHandle) -> None:
@@ -191,6 +197,14 @@ class Supervisor:
         self._gauge_tenants.update(by_tenant)
         for tenant_id in self._gauge_tenants:
             self.metrics.calls_active.labels(tenant_id=tenant_id).set(by_tenant.get(tenant_id, 0))
+        for tenant_id, limit in list(self._tenant_limits.items()):
+            if limit is None:  # the tenant has no limit of its own (any more)
+                if tenant_id in self._limit_series:
+                    self.metrics.tenant_capacity_limit.remove(tenant_id)
+                    self._limit_series.discard(tenant_id)
+            else:
+                self.metrics.tenant_capacity_limit.labels(tenant_id=tenant_id).set(limit)
+                self._limit_series.add(tenant_id)
         self.metrics.capacity_in_use.labels(scope="global").set(self.capacity.in_use)
         self.metrics.draining.set(1 if self.draining else 0)
 

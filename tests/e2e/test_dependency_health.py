@@ -65,6 +65,8 @@ async def test_call_control_failing_then_ok_shows_in_ready_and_metrics(
     control = (await rig.admin("GET", "/ready")).json()["dependencies"]["call_control"]
     assert (control["state"], control["last_reason"]) == ("ok", "openai_5xx")
     assert control["last_success_at"] is not None
+    limits = _samples((await rig.admin("GET", "/metrics")).text, "callvisor_tenant_capacity_limit")
+    assert limits == {'{tenant_id="acme-corp"}': 10.0}  # acme's limits.max_concurrent_calls
     await rig.platform.call("rtc_health_1").caller_hangup()
     await rig.wait_log("call_ended", call_id="rtc_health_1")
 
