@@ -16,6 +16,7 @@ import trio
 import trio_websocket
 
 from ._frames import FRAME_CLOSE, FRAME_TEXT, close_payload, encode_frame, write_raw
+from ._peer import SidebandPeer, _Connection
 from ._shapes import audio_event, error_event, new_id, response_event, session_from_accept
 from ._state import PlatformState
 
@@ -27,22 +28,7 @@ __all__ = ["CLOSE_GRACE_S", "SimulatedCall", "_error_event", "expect_call", "new
 CLOSE_GRACE_S = 5.0
 
 
-class _Connection:
-    """One live sideband websocket and the TCP stream under it (under TLS too, for ``abort``)."""
-
-    def __init__(
-        self,
-        ws: trio_websocket.WebSocketConnection,
-        stream: trio.SocketStream,
-        nursery: trio.Nursery,
-    ) -> None:
-        self.ws = ws
-        self.stream = stream
-        self.nursery = nursery
-        self.done = trio.Event()
-
-
-class SimulatedCall:
+class SimulatedCall(SidebandPeer):
     """One call on the simulated platform, and the server side of its sideband.
 
     Get it with ``platform.call(call_id)``.  The async methods send on every live sideband
@@ -54,49 +40,18 @@ class SimulatedCall:
     def __init__(
         self, call_id: str, state: PlatformState[SimulatedCall], *, runtime: str = "realtime"
     ) -> None:
+        super().__init__(call_id, state)
         self.call_id = call_id
         #: The surface of the call's webhook, ``realtime`` or ``live``: its REST paths know it.
         self.runtime = runtime
-        #: ``"incoming"``, ``"accepted"`` or ``"ended"``.
-        self.state = "incoming"
-        #: Why the call ended: rejected, hangup, refer, gone, caller_hangup, closed.
-        self.ended_by: str | None = None
-        #: The body of the accept that succeeded (the session the client asked for).
-        self.accept_body: dict[str, Any] | None = None
         #: ``target_uri`` of the last refer the platform answered 200.
         self.refer_target: str | None = None
-        self._state = state
-        self._changes = state.changes
-        self._events: list[dict[str, Any]] = []
-        self._live: list[_Connection] = []
         self._session: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"<SimulatedCall {self.call_id} {self.state} live={len(self._live)}>"
 
     # -- what the test reads --------------------------------------------------------------
-
-    @property
-    def client_events(self) -> list[dict[str, Any]]:
-        """Every JSON message the client sent on this call's sideband, in order."""
-        return list(self._events)
-
-    @property
-    def live_connections(self) -> int:
-        return len(self._live)
-
-    async def wait_connected(self) -> None:
-        """Block until a sideband connection is live (RuntimeError if the call ended first)."""
-        await self._live_connections()
-
-    async def wait_for_client_event(self, event_type: str, *, nth: int = 1) -> dict[str, Any]:
-        """Block until the client has sent ``nth`` events of ``event_type``; return that one."""
-
-        def probe() -> dict[str, Any] | None:
-            matches = [e for e in self._events if e.get("type") == event_type]
-            return matches[nth - 1] if len(matches) >= nth else None
-
-        return await self._changes.wait_for(probe)
 
     async def wait_tool_output(self, tool_call_id: str) -> dict[str, Any]:
         """Block until the client sends ``function_call_output`` for ``tool_call_id``.
@@ -105,30 +60,9 @@ class SimulatedCall:
         ``event["item"]["output"]``.
         """
 
-        def probe() -> dict[str, Any] | None:
-            for event in self._events:
-                item = event.get("item")
-                if (
-                    event.get("type") == "conversation.item.create"
-                    and isinstance(item, dict)
-                    and item.get("type") == "function_call_output"
-                    and item.get("call_id") == tool_call_id
-                ):
-                    return event
-            return None
-
-        return await self._changes.wait_for(probe)
+        return await self._wait_function_output("conversation.item.create", tool_call_id)
 
     # -- what the test makes the server do ------------------------------------------------
-
-    async def send(self, event: dict[str, Any]) -> None:
-        """Send ``event`` as-is (any type, known or not) on every live connection."""
-        await self.send_text(json.dumps(event))
-
-    async def send_text(self, message: str | bytes) -> None:
-        """Send one frame exactly as given (text, or binary for bytes), JSON or not: hostile input."""
-        for conn in await self._live_connections():
-            await conn.ws.send_message(message)
 
     async def send_sized(self, size: int, *, event_type: str = "response.output_text.delta") -> bool:
         """Send one text frame of exactly ``size`` bytes (ASCII): an ``event_type`` event, padded.
@@ -148,16 +82,6 @@ class SimulatedCall:
             except trio_websocket.ConnectionClosed:
                 delivered = False
         return delivered
-
-    async def send_frame(self, opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0) -> None:
-        """Write one frame by hand on every live connection, whatever RFC 6455 says of it.
-
-        ``opcode`` may be a reserved one (3..7, 11..15), ``rsv`` sets the reserved bits, ``fin``
-        False leaves a message unfinished.  The server's own websocket does not know it was sent.
-        """
-        data = encode_frame(opcode, payload, fin=fin, rsv=rsv)
-        for conn in await self._live_connections():
-            await write_raw(conn.ws, data)
 
     async def send_close_frame(
         self, code: int | None, reason: str | bytes = b"", *, end_call: bool = True
@@ -312,42 +236,19 @@ class SimulatedCall:
             self._session = session_from_accept(body)
         self._changes.notify()
 
-    def _end(self, by: str) -> None:
-        if self.state != "ended":
-            self.state = "ended"
-            self.ended_by = by
-            self._changes.notify()
-
     async def _close_after(self, delay_s: float, ended_by: str) -> None:
         """Close the sideband normally after ``delay_s`` (a REST hangup or refer)."""
         await trio.sleep(delay_s)
         self._end(ended_by)
         await self.close(1000, "", end_call=False)
 
-    async def _live_connections(self) -> list[_Connection]:
-        def probe() -> list[_Connection] | None:
-            if self._live:
-                return list(self._live)
-            if self.state == "ended":
-                raise RuntimeError(f"call {self.call_id} has ended and no sideband is connected")
-            return None
-
-        return await self._changes.wait_for(probe)
-
     def _attach(self, conn: _Connection) -> None:
-        self._live.append(conn)
-        self._changes.notify()
+        super()._attach(conn)
         if self._state.on_attached is not None:
             self._state.on_attached(self)
 
-    def _detach(self, conn: _Connection) -> None:
-        self._live.remove(conn)
-        self._changes.notify()
-
     def _record(self, event: dict[str, Any]) -> None:
-        if self._state.record:
-            self._events.append(event)
-            self._changes.notify()
+        super()._record(event)
         if self._state.on_client_event is not None:
             self._state.on_client_event(self, event)
 

@@ -23,8 +23,8 @@ from typing import Any
 import trio_websocket
 
 from . import _live_shapes as shapes
-from ._call import _Connection
 from ._live_session import SimulatedLiveSession
+from ._peer import _Connection
 from ._shapes import new_id
 
 Handler = Callable[[SimulatedLiveSession, _Connection, dict[str, Any]], Awaitable[None]]

@@ -29,8 +29,9 @@ import trio
 import trio_websocket
 
 from . import _live_shapes as shapes
-from ._call import CLOSE_GRACE_S, _Connection
+from ._call import CLOSE_GRACE_S
 from ._frames import FRAME_TEXT, encode_frame, write_raw
+from ._peer import SidebandPeer, _Connection
 from ._shapes import new_id
 from ._state import PlatformState
 
@@ -38,7 +39,7 @@ from ._state import PlatformState
 CLOSE_REASONS = ("close_requested", "expired", "content", "remote_hangup", "connection_lost")
 
 
-class SimulatedLiveSession:
+class SimulatedLiveSession(SidebandPeer):
     """One GPT-Live session on the simulated platform, and the server side of its sideband.
 
     Get it with ``platform.live_session(session_id)``.  The async methods send on every live
@@ -47,6 +48,8 @@ class SimulatedLiveSession:
     ``trio.fail_after`` in tests.
     """
 
+    _NOUN = "live session"
+
     #: The appends after which the simulated model speaks (with ``platform.auto_audio``), when
     #: their ``delegation_id`` is null; a test may narrow it to measure a greeting's trigger.
     speaking_appends: frozenset[str] = frozenset(
@@ -54,23 +57,14 @@ class SimulatedLiveSession:
     )
 
     def __init__(self, session_id: str, state: PlatformState[Any]) -> None:
+        super().__init__(session_id, state)
         self.session_id = session_id
-        #: ``"incoming"``, ``"accepted"`` or ``"ended"``.
-        self.state = "incoming"
-        #: Why the session ended: rejected, hangup, refer, gone, caller_hangup, session_close, closed.
-        self.ended_by: str | None = None
         #: The ``reason`` of the ``session.closed`` the platform sent, if it sent one.
         self.closed_reason: str | None = None
-        #: The body of the accept that succeeded (``{"session": {...}}``).
-        self.accept_body: dict[str, Any] | None = None
         #: Send ``session.started`` first on each attach (whether OpenAI does is not documented).
         self.started_on_attach = True
         #: The request target of every attach admitted (``/v1/live/sessions/ID/attach?...``).
         self.attach_paths: list[str] = []
-        self._state = state
-        self._changes = state.changes
-        self._events: list[dict[str, Any]] = []
-        self._live: list[_Connection] = []
         self._session: dict[str, Any] = shapes.session_resource(session_id, None)
         self._started_at = 0.0
         #: Function calls waiting for their output, by call_id: (delegation_id, output or None).
@@ -90,15 +84,6 @@ class SimulatedLiveSession:
     # -- what the test reads --------------------------------------------------------------
 
     @property
-    def client_events(self) -> list[dict[str, Any]]:
-        """Every JSON message the client sent on this session's sideband, in order."""
-        return list(self._events)
-
-    @property
-    def live_connections(self) -> int:
-        return len(self._live)
-
-    @property
     def session(self) -> dict[str, Any]:
         """The resolved session (``session.started`` / ``session.updated`` carry it)."""
         return dict(self._session)
@@ -108,57 +93,15 @@ class SimulatedLiveSession:
         delegation = self._session.get("delegation")
         return str(delegation.get("type")) if isinstance(delegation, dict) else "client"
 
-    async def wait_connected(self) -> None:
-        """Block until a sideband connection is live (RuntimeError if the session ended first)."""
-        await self._live_connections()
-
-    async def wait_for_client_event(self, event_type: str, *, nth: int = 1) -> dict[str, Any]:
-        """Block until the client has sent ``nth`` events of ``event_type``; return that one."""
-
-        def probe() -> dict[str, Any] | None:
-            matches = [e for e in self._events if e.get("type") == event_type]
-            return matches[nth - 1] if len(matches) >= nth else None
-
-        return await self._changes.wait_for(probe)
-
     async def wait_tool_output(self, call_id: str) -> dict[str, Any]:
         """Block until the client sends a ``function_call_output`` for ``call_id``.
 
         Returns the whole ``response.item.create`` event; the result is ``event["item"]["output"]``.
         """
 
-        def probe() -> dict[str, Any] | None:
-            for event in self._events:
-                item = event.get("item")
-                if (
-                    event.get("type") == "response.item.create"
-                    and isinstance(item, dict)
-                    and item.get("type") == "function_call_output"
-                    and item.get("call_id") == call_id
-                ):
-                    return event
-            return None
-
-        return await self._changes.wait_for(probe)
+        return await self._wait_function_output("response.item.create", call_id)
 
     # -- what the test makes the server do ------------------------------------------------
-
-    async def send(self, event: dict[str, Any]) -> None:
-        """Send ``event`` as-is (any type, known or not) on every live connection."""
-        await self.send_text(json.dumps(event))
-
-    async def send_text(self, message: str | bytes) -> None:
-        """Send one frame exactly as given (text, or binary for bytes), JSON or not: hostile input."""
-        for conn in await self._live_connections():
-            await conn.ws.send_message(message)
-
-    async def send_frame(
-        self, opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0
-    ) -> None:
-        """Write one frame by hand on every live connection, whatever RFC 6455 says of it."""
-        data = encode_frame(opcode, payload, fin=fin, rsv=rsv)
-        for conn in await self._live_connections():
-            await write_raw(conn.ws, data)
 
     async def send_error(self, *, code: str, message: str, param: str | None = None) -> None:
         """Send an ``error`` event shaped like the Live API's (``openai.types.live.ErrorEvent``)."""
@@ -266,12 +209,6 @@ class SimulatedLiveSession:
             self._started_at = trio.current_time()
         self._changes.notify()
 
-    def _end(self, by: str) -> None:
-        if self.state != "ended":
-            self.state = "ended"
-            self.ended_by = by
-            self._changes.notify()
-
     def _now_ms(self) -> int:
         return int((trio.current_time() - self._started_at) * 1000)
 
@@ -312,32 +249,6 @@ class SimulatedLiveSession:
             for n in range(1, 2**62):
                 await conn.ws.send_message(frame)
                 await trio.sleep_until(began + n * frame_ms / 1000)
-
-    async def _live_connections(self) -> list[_Connection]:
-        def probe() -> list[_Connection] | None:
-            if self._live:
-                return list(self._live)
-            if self.state == "ended":
-                raise RuntimeError(
-                    f"live session {self.session_id} has ended and no sideband is attached"
-                )
-            return None
-
-        return await self._changes.wait_for(probe)
-
-    def _attach(self, conn: _Connection) -> None:
-        self._live.append(conn)
-        self._changes.notify()
-
-    def _detach(self, conn: _Connection) -> None:
-        self._live.remove(conn)
-        self._changes.notify()
-
-    def _record(self, event: dict[str, Any]) -> None:
-        if self._state.record:
-            self._events.append(event)
-            self._changes.notify()
-
 
 def graceful(conn: _Connection) -> bool:
     """Whether the connection attached with ``?graceful_close=true``."""

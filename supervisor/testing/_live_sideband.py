@@ -25,9 +25,9 @@ import trio
 import trio_websocket
 
 from . import _live_shapes as shapes
-from ._call import _Connection
 from ._live_reactions import react
 from ._live_session import SimulatedLiveSession, live_session
+from ._peer import _Connection
 from ._state import PlatformState
 
 #: Where the attach endpoint lives; ``{OPENAI_LIVE_URL}`` is ``.../v1/live``.
