@@ -21,13 +21,12 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-import trio
 import trio_websocket
 
 from . import _live_shapes as shapes
 from ._live_reactions import react
 from ._live_session import SimulatedLiveSession, live_session
-from ._peer import _Connection
+from ._peer import _Connection, admit
 from ._state import PlatformState
 
 #: Where the attach endpoint lives; ``{OPENAI_LIVE_URL}`` is ``.../v1/live``.
@@ -47,30 +46,10 @@ async def admit_live(
     match = _ATTACH.fullmatch(urlsplit(request.path).path)
     session_id = match["session_id"] if match else None
     session = live_session(state, session_id) if session_id else None
-    headers = {name.lower(): value for name, value in request.headers}
-    if headers.get(b"authorization") != f"Bearer {state.api_key}".encode():
-        status, code = 401, "invalid_api_key"
-    elif session_id is None:
-        status, code = 404, "not_found"
-    elif state.scripts.take("stall", "connect", session_id) is not None:
-        state.record_handshake(session_id, 0, tls_resumed=tls_resumed)
-        await trio.sleep_forever()  # until the caller's HANDSHAKE_TIMEOUT_S
-    elif script := state.scripts.take("fail", "connect", session_id):
-        status, code = script.status, "session_not_found"
-    elif session is None or session.state != "accepted":
-        status, code = 404, "session_not_found"
-    else:
-        state.record_handshake(session_id, 101, tls_resumed=tls_resumed)
-        session.attach_paths.append(request.path)
-        return session
-    state.record_handshake(session_id, status, tls_resumed=tls_resumed)
-    body = {"error": {"type": "invalid_request_error", "code": code, "message": code}}
-    await request.reject(
-        status,
-        extra_headers=[(b"content-type", b"application/json")],
-        body=json.dumps(body).encode(),
-    )
-    return None
+    admitted = await admit(state, request, session_id, session, unknown="session_not_found", tls_resumed=tls_resumed)
+    if admitted is not None:
+        admitted.attach_paths.append(request.path)
+    return admitted
 
 
 async def converse_live(session: SimulatedLiveSession, conn: _Connection) -> None:

@@ -10,7 +10,7 @@ their protocol's events on top.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 import trio_websocket
@@ -19,6 +19,8 @@ from ._frames import encode_frame, write_raw
 
 if TYPE_CHECKING:
     from ._state import PlatformState
+
+P = TypeVar("P", bound="SidebandPeer")
 
 
 class _Connection:
@@ -149,3 +151,42 @@ class SidebandPeer:
             self.ended_by = by
             self._changes.notify()
 
+
+
+async def admit(
+    state: PlatformState[Any],
+    request: trio_websocket.WebSocketRequest,
+    peer_id: str | None,
+    peer: P | None,
+    *,
+    unknown: str,
+    tls_resumed: bool | None,
+    target_ok: bool = True,
+) -> P | None:
+    """Admit a sideband handshake for ``peer`` (found by ``peer_id``) or reject it as OpenAI
+    would, recording either: 401 without the API key, 404 ``not_found`` when the request target
+    is not the endpoint's (``target_ok`` False) or names no id (``peer_id`` None), then a scripted stall or failure, then 404 ``unknown`` unless
+    the peer exists and was accepted.  Returns the peer admitted, or None."""
+    headers = {name.lower(): value for name, value in request.headers}
+    if headers.get(b"authorization") != f"Bearer {state.api_key}".encode():
+        status, code = 401, "invalid_api_key"
+    elif not target_ok or peer_id is None:
+        status, code = 404, "not_found"
+    elif state.scripts.take("stall", "connect", peer_id) is not None:
+        state.record_handshake(peer_id, 0, tls_resumed=tls_resumed)
+        await trio.sleep_forever()  # until the caller's HANDSHAKE_TIMEOUT_S
+    elif script := state.scripts.take("fail", "connect", peer_id):
+        status, code = script.status, unknown
+    elif peer is None or peer.state != "accepted":
+        status, code = 404, unknown
+    else:
+        state.record_handshake(peer_id, 101, tls_resumed=tls_resumed)
+        return peer
+    state.record_handshake(peer_id, status, tls_resumed=tls_resumed)
+    body = {"error": {"type": "invalid_request_error", "code": code, "message": code}}
+    await request.reject(
+        status,
+        extra_headers=[(b"content-type", b"application/json")],
+        body=json.dumps(body).encode(),
+    )
+    return None

@@ -22,7 +22,7 @@ from wsproto.utilities import LocalProtocolError
 from ._call import CLOSE_GRACE_S, SimulatedCall, _error_event, new_id
 from ._live_session import SimulatedLiveSession
 from ._live_sideband import admit_live, converse_live, is_live_path
-from ._peer import _Connection
+from ._peer import _Connection, admit
 from ._state import PlatformState
 
 #: How long the platform waits for a websocket (or TLS) handshake.
@@ -181,29 +181,10 @@ async def _admit(
     url = urlsplit(request.path)
     call_ids = parse_qs(url.query).get("call_id", [])
     call_id = call_ids[0] if call_ids else None
-    headers = {name.lower(): value for name, value in request.headers}
     call = state.calls.get(call_id) if call_id else None
-    if headers.get(b"authorization") != f"Bearer {state.api_key}".encode():
-        status, code = 401, "invalid_api_key"
-    elif url.path != REALTIME_PATH or call_id is None:
-        status, code = 404, "not_found"
-    elif state.scripts.take("stall", "connect", call_id) is not None:
-        state.record_handshake(call_id, 0, tls_resumed=tls_resumed)
-        await trio.sleep_forever()  # until the caller's HANDSHAKE_TIMEOUT_S
-    elif script := state.scripts.take("fail", "connect", call_id):
-        status, code = script.status, "call_id_not_found"
-    elif call is None or call.state != "accepted":
-        status, code = 404, "call_id_not_found"
-    else:
-        state.record_handshake(call_id, 101, tls_resumed=tls_resumed)
-        return call
-    state.record_handshake(call_id, status, tls_resumed=tls_resumed)
-    body = {"error": {"type": "invalid_request_error", "code": code, "message": code}}
-    await request.reject(
-        status,
-        extra_headers=[(b"content-type", b"application/json")],
-        body=json.dumps(body).encode(),
+    return await admit(
+        state, request, call_id, call,
+        unknown="call_id_not_found", tls_resumed=tls_resumed, target_ok=url.path == REALTIME_PATH,
     )
-    return None
 
 
