@@ -1,29 +1,40 @@
-"""The sideband session of one accepted call, from greeting to teardown.
+"""The sideband session of one accepted call, from greeting to teardown, for either runtime.
 
-After ``accept``, the call actor opens ``OPENAI_REALTIME_URL?call_id=ID`` with trio-websocket
-(OpenAI's SDK client for this socket is asyncio-only), sends the tenant's greeting, and serves
-the model's tool calls until the call ends.  The session lives in the *call nursery*: the
+After ``accept``, the call actor opens the call's sideband with trio-websocket (OpenAI's SDK
+client for this socket is asyncio-only), asks the model to greet the caller, and serves the
+model's tool calls until the call ends.  The session lives in the *call nursery*: the
 websocket's reader, every tool run, and nothing else.
 
-How a call ends (``call_ended`` ``reason``):
+:class:`SidebandSession` is everything both runtimes do alike: the connection (TLS with the
+process's one context, retries while OpenAI answers 404, the start deadline), the call's cancel
+scope (operator hangup, drain, max duration), the tool runs, teardown and the ``call_ended``
+line.  What the sideband *says* is the runtime's: ``actors.realtime_session`` (Realtime's
+``?call_id=`` socket and its events) and ``actors.live_session`` (GPT-Live's ``attach`` and
+its events) subclass it, and neither knows the other's event names.
+
+How a call ends (``call_ended`` ``reason``), for both runtimes:
 
 =====================  ======================================================================
-caller_hangup          the sideband closed with 1000, 1001, 1005 (no code) or 1006 (no close frame:
-                       a hanging-up caller often drops it so)
-sideband_*             it closed otherwise (actors.sideband): ``_message_too_large`` (1009),
-                       ``_protocol_error`` (a frame refused; 1002, 1003, 1007), ``_error`` (1011...)
+caller_hangup          the caller hung up (Realtime: the sideband closed with 1000, 1001, 1005 or
+                       1006; Live: ``session.closed`` ``remote_hangup``)
+sideband_*             the sideband closed otherwise (actors.sideband): ``_message_too_large``
+                       (1009), ``_protocol_error`` (a frame refused; 1002, 1003, 1007),
+                       ``_error`` (1011...); Live adds ``sideband_lost`` (dropped without
+                       ``session.closed`` and not reattached)
 end_call               the model called end_call and its goodbye finished playing
 transferred            a transfer was requested and the session closed (or the wait ran out)
 operator_hangup        ``POST /actors/{call_id}/hangup`` on the operator port
 max_duration           the tenant's ``limits.max_call_duration_s`` ran out
 drain                  the process was draining and the grace period ran out
-session_start_failed   the sideband did not come up (rejected, TLS or handshake failure, 404s, timeout
-                       before the handshake or OpenAI's ``session.created``)
+session_start_failed   the sideband did not come up (rejected, TLS or handshake failure, 404s, timeout,
+                       Realtime: no ``session.created``; Live: an admission ``error`` first)
+session_*              Live only, ``session.closed`` with another reason (actors.live_session)
 =====================  ======================================================================
 
-Teardown is shielded and bounded: unless the remote side closed the sideband normally (code
-1000), the call is hung up through REST (a 404 means it was already gone), then the socket is
-closed.  The capacity slot is released by the actor's scope right after.
+Teardown is shielded and bounded: unless the far side already ended the session (Realtime: a
+close with 1000; Live: ``session.closed``), the call is hung up through REST on its runtime's
+path (a 404 means it was already gone), then the socket is closed.  The capacity slot is
+released by the actor's scope right after.
 """
 
 from __future__ import annotations
@@ -32,9 +43,8 @@ import json
 import logging
 import math
 import ssl
-from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import h11
 import trio
@@ -53,17 +63,9 @@ from wsproto.utilities import ProtocolError as WebSocketProtocolError
 from .errors import CallControlError, CallGoneError, SessionStartFailed
 from .handle import CallHandle
 from .log import log_event
-from .playback import RESPONSE_EVENTS, Playback
-from .sideband import (
-    MAX_MESSAGE_BYTES,
-    MESSAGE_QUEUE_SIZE,
-    end_reason_of_close,
-    excerpt,
-    log_realtime_error,
-    read_event,
-)
+from .sideband import MAX_MESSAGE_BYTES, MESSAGE_QUEUE_SIZE, end_reason_of_close, excerpt
 from .tls import TlsSessions, describe_tls_failure, open_tls_over_tcp, tls_failure
-from .tool_runs import ToolRuns
+from .tool_runs import Goodbyes, ToolRuns
 
 if TYPE_CHECKING:
     from .call import CallEnv, CallPlan
@@ -73,12 +75,11 @@ CONNECT_RETRY_DELAYS_S = (0.25, 0.5, 0.5)
 #: How long closing the socket may take at teardown.
 SOCKET_CLOSE_S = 1.0
 
-
 _Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
 
 
 @frozen
-class _Target:
+class Target:
     """Where one call's sideband is: read once from its URL, used by every attempt."""
 
     host: str
@@ -88,7 +89,7 @@ class _Target:
     resource: str
 
     @classmethod
-    def of(cls, url: str) -> _Target:
+    def of(cls, url: str) -> Target:
         parts = urlsplit(url)
         tls = parts.scheme == "wss"
         path = parts.path or "/"
@@ -108,35 +109,35 @@ class _Target:
         return self.host if self.port in (80, 443) else f"{self.host}:{self.port}"
 
 
-async def _open_stream(target: _Target, ssl_context: ssl.SSLContext, sessions: TlsSessions) -> _Stream:
+async def _open_stream(target: Target, ssl_context: ssl.SSLContext, sessions: TlsSessions) -> _Stream:
     """TCP to the sideband's host, with the TLS handshake done (and verified) for ``wss``."""
     if not target.tls:
         return await trio.open_tcp_stream(target.host, target.port)
     return await open_tls_over_tcp(target.host, target.port, ssl_context, sessions=sessions)
 
 
-def run_session(call: CallHandle, plan: CallPlan, env: CallEnv) -> Coroutine[Any, Any, None]:
-    """Run ``call``'s sideband session until the call ends, then tear it down.
-
-    Not ``async`` itself: it hands over the session's coroutine, one frame less per live call.
-    """
-    return _Session(call, plan, env).run()
-
-
 #: What a broken upgrade answer raises from the handshake (h11 parses it, wsproto checks it).
 _PROTOCOL_ERRORS = (h11.ProtocolError, WebSocketProtocolError)
+#: What a failed attempt raises, from the reader task or from our own waits (``start_failure``
+#: says what each means).
+START_ERRORS = (
+    HandshakeError, trio.TooSlowError, trio.BrokenResourceError, OSError, SessionStartFailed, *_PROTOCOL_ERRORS,
+)
 
 
-class _Session(ToolRuns):
-    __slots__ = (
-        "call",
-        "close_code",
-        "closed",
-        "env",
-        "plan",
-        "playback",
-        "ws",
-    )
+class SidebandSession(ToolRuns):
+    """One call's sideband session; a runtime's subclass says what the sideband says.
+
+    A subclass provides the URL (:meth:`_url`), the wait until the session is up
+    (:meth:`_ready`), the greeting (:meth:`_greet`), what each message means (:meth:`_dispatch`),
+    what a close means (:meth:`_closed`), whether teardown must still hang up
+    (:meth:`_needs_hangup`), the tool-output events (``ToolRuns``' ``_send_*``) and its
+    ``playback`` (when a goodbye has played).
+    """
+
+    __slots__ = ("_streams", "call", "close_code", "closed", "env", "plan", "playback", "ws")
+
+    playback: Goodbyes[Any]
 
     def __init__(self, call: CallHandle, plan: CallPlan, env: CallEnv) -> None:
         self.call = call
@@ -148,11 +149,45 @@ class _Session(ToolRuns):
         self.close_code: int | None = None
         #: From sending the refer until it failed: a session closing meanwhile was transferred.
         self.transferring = False
-        #: What the model's responses did: the goodbye waits of end_call and transfer_call.
-        self.playback = Playback()
         #: Made at the first tool call (and the first queued): most calls have none.
-        self._seen_tool_calls: dict[str, None] | None = None
+        self._seen_tool_calls = None
         self._tool_queue = None
+        #: Every TCP stream this session opened (a Live reattach opens a second), closed at the end.
+        self._streams: list[_Stream] = []
+
+    # -- what a runtime says ------------------------------------------------------------------
+
+    def _url(self) -> str:
+        """The call's sideband URL."""
+        raise NotImplementedError
+
+    async def _ready(self, ws: WebSocketConnection, nursery: trio.Nursery) -> None:
+        """Return once the session is up; raise ``SessionStartFailed`` when it will not be."""
+        raise NotImplementedError
+
+    async def _greet(self) -> None:
+        raise NotImplementedError
+
+    async def _dispatch(self, message: str | bytes, nursery: trio.Nursery) -> None:
+        """Act on one sideband message; only a refused tool call waits here (for its output)."""
+        raise NotImplementedError
+
+    def _closed(self, reason: CloseReason | None) -> None:
+        """The sideband closed: end the call with the reason the close names."""
+        raise NotImplementedError
+
+    def _needs_hangup(self) -> bool:
+        """Whether teardown must still hang the call up (the far side did not end it)."""
+        raise NotImplementedError
+
+    def _end_fields(self) -> dict[str, Any]:
+        """The runtime's fields of the ``call_ended`` line."""
+        return {}
+
+    async def _lost(self, reason: CloseReason | None, nursery: trio.Nursery) -> bool:
+        """The sideband's reader saw it close; True when the session goes on on a new socket."""
+        self._closed(reason)
+        return False
 
     # -- life -------------------------------------------------------------------------------
 
@@ -186,29 +221,19 @@ class _Session(ToolRuns):
 
     async def _connect_and_serve(self, start_deadline: float) -> None:
         """Open the sideband, retrying briefly while OpenAI answers 404 (session not ready)."""
-        url = f"{self.env.settings.openai_realtime_url}?call_id={quote(self.call.call_id, safe='')}"
-        target = _Target.of(url)
+        target = Target.of(self._url())
         for delay in (0.0, *CONNECT_RETRY_DELAYS_S):
             try:
                 await self._attempt(target, delay, start_deadline)
                 return
-            except trio.TooSlowError:
-                raise SessionStartFailed("timeout", "the sideband was not up in time") from None
             except ConnectionRejected as exc:
                 if exc.status_code != 404:
                     raise SessionStartFailed("handshake_rejected", f"HTTP {exc.status_code}") from None
-            except trio.BrokenResourceError as exc:
-                tls = tls_failure(exc)
-                if tls is None:
-                    raise SessionStartFailed("handshake_failed", type(exc).__name__) from None
-                raise SessionStartFailed("tls_error", describe_tls_failure(tls)) from None
-            except (HandshakeError, OSError, *_PROTOCOL_ERRORS) as exc:
-                # A refused port, a reset, or an upgrade answer that breaks the protocol (a wrong
-                # Sec-WebSocket-Accept is h11's LocalProtocolError, from trio-websocket's reader).
-                raise SessionStartFailed("handshake_failed", f"{type(exc).__name__}: {exc}"[:300]) from None
+            except START_ERRORS as exc:
+                raise start_failure(exc) from None
         raise SessionStartFailed("sideband_404", "no session for this call_id")
 
-    async def _attempt(self, target: _Target, delay: float, start_deadline: float) -> None:
+    async def _attempt(self, target: Target, delay: float, start_deadline: float) -> None:
         """After ``delay``, one try at the sideband; once it is up, serve the call on it.
 
         The nursery is the call's: trio-websocket's reader and every tool run live in it.  Only
@@ -216,7 +241,6 @@ class _Session(ToolRuns):
         running until teardown has closed the websocket.  We open and close the TCP stream
         ourselves: trio-websocket's client leaves it open when the server closes first.
         """
-        stream: _Stream | None = None
         try:
             async with trio.open_nursery() as nursery:
                 try:
@@ -225,15 +249,8 @@ class _Session(ToolRuns):
                             if delay:
                                 self.call.counters["connect_retries"] += 1
                                 await trio.sleep(delay)
-                            stream = await _open_stream(target, self.env.tls, self.env.tls_sessions)
-                            ws = await self._handshake(nursery, stream, target)
-                            # Up only once OpenAI says so: a sideband that never speaks is
-                            # a start that timed out, not a live call nobody hears.
-                            await self._session_created(ws, nursery)
-                            self.ws = ws
-                            if isinstance(stream, trio.SSLStream):
-                                self.env.tls_sessions.keep(stream, target.origin)
-                        await self._live(ws, nursery)
+                            await self._open(target, nursery)
+                        await self._serve(nursery)
                     if scope.cancelled_caught and self.call.end_reason is None:
                         self.call.end_reason = "max_duration"
                 finally:
@@ -244,10 +261,7 @@ class _Session(ToolRuns):
         except BaseExceptionGroup as group:
             # A failed handshake surfaces from the reader task, a late one from our deadline, a
             # refused or failed connection from the nursery's body: hand any over unwrapped.
-            failed = group.subgroup(
-                (HandshakeError, trio.TooSlowError, trio.BrokenResourceError, OSError,
-                 SessionStartFailed, *_PROTOCOL_ERRORS)
-            )
+            failed = group.subgroup(START_ERRORS)
             if self.ws is None and failed is not None and failed.exceptions == group.exceptions:
                 first = failed.exceptions[0]
                 raise first from first.__cause__  # the cause says why (a TLS failure, say)
@@ -261,21 +275,16 @@ class _Session(ToolRuns):
             if self.call.end_reason is None:
                 self.call.end_reason = "transferred" if self.transferring else "caller_hangup"
         finally:
-            if stream is not None:
+            streams, self._streams = self._streams, []
+            for stream in streams:
                 await trio.aclose_forcefully(stream)
 
-    def _call_scope(self) -> trio.CancelScope:
-        """A scope that ``request_end`` cancels, with the call's deadline."""
-        call = self.call
-        scope = trio.CancelScope(deadline=call.deadline if call.deadline is not None else math.inf)
-        call.attach_scope(scope)
-        return scope
-
-    async def _handshake(
-        self, nursery: trio.Nursery, stream: _Stream, target: _Target
-    ) -> WebSocketConnection:
-        """The websocket over ``stream``; a rejected handshake is raised by the reader task."""
-        return await wrap_client_stream(
+    async def _open(self, target: Target, nursery: trio.Nursery) -> None:
+        """TCP (and TLS), the upgrade, and the runtime's wait until the session is up; then
+        ``self.ws`` is the sideband.  The caller bounds it with the start deadline."""
+        stream = await _open_stream(target, self.env.tls, self.env.tls_sessions)
+        self._streams.append(stream)
+        ws = await wrap_client_stream(
             nursery,
             stream,
             target.host_header,
@@ -284,36 +293,40 @@ class _Session(ToolRuns):
             max_message_size=MAX_MESSAGE_BYTES,
             message_queue_size=MESSAGE_QUEUE_SIZE,
         )
+        # Up only once the runtime says so: a sideband that never speaks is a start that timed
+        # out, not a live call nobody hears.
+        await self._ready(ws, nursery)
+        self.ws = ws
+        if isinstance(stream, trio.SSLStream):
+            self.env.tls_sessions.keep(stream, target.origin)
 
-    async def _session_created(self, ws: WebSocketConnection, nursery: trio.Nursery) -> None:
-        """Until the sideband's ``session.created``; any event before it is dispatched as usual."""
-        while True:
-            try:
-                message = await ws.get_message()
-            except ConnectionClosed:
-                raise SessionStartFailed("handshake_failed", "closed before session.created") from None
-            event = read_event(message)
-            if event is not None and event.get("type") == "session.created":
-                return
-            await self._dispatch(message, nursery)  # parsed again: only what precedes it
+    def _call_scope(self) -> trio.CancelScope:
+        """A scope that ``request_end`` cancels, with the call's deadline."""
+        call = self.call
+        scope = trio.CancelScope(deadline=call.deadline if call.deadline is not None else math.inf)
+        call.attach_scope(scope)
+        return scope
 
-    async def _live(self, ws: WebSocketConnection, nursery: trio.Nursery) -> None:
-        """Greet the caller, then read the sideband until it closes."""
+    async def _serve(self, nursery: trio.Nursery) -> None:
+        """Greet the caller, then read the sideband until it closes for good."""
+        self.call.state = "live"
+        log_event(logging.INFO, "call_session_started", "sideband session is up")
         await self._greet()
         while True:
+            ws = self.ws
+            assert ws is not None  # set by _open (and by a reattach)
             try:
                 message = await ws.get_message()
             except ConnectionClosed as exc:
-                self._closed(exc.reason)
+                if await self._lost(exc.reason, nursery):
+                    continue
                 return
             await self._dispatch(message, nursery)
 
-    def _closed(self, reason: CloseReason | None) -> None:
-        """The sideband closed: end the call with the reason its close code names."""
-        self.close_code = reason.code if reason is not None else None
+    def _close_ends_call(self, end_reason: str, reason: CloseReason | None) -> None:
+        """End the call with ``end_reason`` (a ``sideband_*`` one is logged first)."""
         self.closed = True
         self.playback.changed()
-        end_reason = "transferred" if self.transferring else end_reason_of_close(self.close_code)
         if end_reason.startswith("sideband_") and self.call.end_reason is None:
             log_event(
                 logging.WARNING,
@@ -326,43 +339,10 @@ class _Session(ToolRuns):
             )
         self.call.request_end(end_reason)
 
-    async def _greet(self) -> None:
-        self.call.state = "live"
-        log_event(logging.INFO, "call_session_started", "sideband session is up")
-        greeting = self.plan.instructions.greeting
-        await self._send(
-            {
-                "type": "response.create",
-                "response": {"instructions": f"Greet the caller by saying exactly: {greeting}"},
-            }
-        )
-
-    async def _dispatch(self, message: str | bytes, nursery: trio.Nursery) -> None:
-        """Act on one sideband message; only a refused tool call waits here (for its output)."""
-        counters = self.call.counters
-        counters["events_received"] += 1
-        event = read_event(message)
-        if event is None:
-            counters["unreadable_events"] += 1
-            return
-        kind = event.get("type")
-        if not isinstance(kind, str):
-            if kind is not None:  # untrusted input: a type that is a list or a number is no event
-                counters["unreadable_events"] += 1
-            return  # a type-less event is ignored, like every type we do not know
-        if kind == "response.output_item.done":
-            item = event.get("item")
-            if (
-                isinstance(item, dict)
-                and item.get("type") == "function_call"
-                and item.get("status") == "completed"
-            ):
-                await self._take_tool_call(item, nursery)
-        elif kind in RESPONSE_EVENTS:
-            self.playback.track(kind, event)
-        elif kind == "error":
-            log_realtime_error(event, counters)
-        # Every other event type (and new ones OpenAI adds) is ignored.
+    def _close_reason(self, reason: CloseReason | None) -> str:
+        """The end reason a close with ``reason`` names (a transfer in flight: transferred)."""
+        self.close_code = reason.code if reason is not None else None
+        return "transferred" if self.transferring else end_reason_of_close(self.close_code)
 
     # -- io ---------------------------------------------------------------------------------
 
@@ -380,9 +360,9 @@ class _Session(ToolRuns):
     async def _teardown(self) -> None:
         control = self.env.control
         with trio.move_on_after(control.timeout_s + 2.0, shield=True):
-            if self.close_code != 1000:
+            if self._needs_hangup():
                 try:
-                    await control.hangup(self.call.call_id)
+                    await control.hangup(self.call.call_id, runtime=self.plan.runtime)
                 except CallGoneError:
                     pass
                 except CallControlError as err:
@@ -405,5 +385,24 @@ class _Session(ToolRuns):
             close_code=self.close_code,
             tool_calls=call.counters["tool_calls"],
             tool_calls_refused=call.counters["tool_calls_refused"],
+            **self._end_fields(),
         )
         self.env.hooks.ended(call, reason=reason, duration_s=duration_s)
+
+
+def start_failure(exc: BaseException) -> SessionStartFailed:
+    """What a failed attempt (not a 404) means for the call: ``call_session_start_failed``'s reason."""
+    if isinstance(exc, SessionStartFailed):
+        return exc
+    if isinstance(exc, trio.TooSlowError):
+        return SessionStartFailed("timeout", "the sideband was not up in time")
+    if isinstance(exc, ConnectionRejected):
+        return SessionStartFailed("handshake_rejected", f"HTTP {exc.status_code}")
+    if isinstance(exc, trio.BrokenResourceError):
+        tls = tls_failure(exc)
+        if tls is None:
+            return SessionStartFailed("handshake_failed", type(exc).__name__)
+        return SessionStartFailed("tls_error", describe_tls_failure(tls))
+    # A refused port, a reset, or an upgrade answer that breaks the protocol (a wrong
+    # Sec-WebSocket-Accept is h11's LocalProtocolError, from trio-websocket's reader).
+    return SessionStartFailed("handshake_failed", f"{type(exc).__name__}: {exc}"[:300])

@@ -36,7 +36,7 @@ PROTOCOL_CLOSE_CODES = frozenset({1002, 1003, 1007})
 #: Message too big (either side).
 TOO_LARGE_CLOSE_CODE = 1009
 
-#: ``realtime_error`` lines logged per call; later error events are only counted
+#: ``realtime_error`` (``live_error``) lines logged per call; later error events are only counted
 #: (``error_events`` in ``GET /actors``), so a flood of them cannot flood the log.
 MAX_LOGGED_ERRORS = 20
 
@@ -88,8 +88,9 @@ def end_reason_of_close(code: int | None) -> str:
     return "sideband_error"
 
 
-def log_realtime_error(event: dict[str, Any], counters: Counter[str]) -> None:
-    """Count an ``error`` event; log it (its fields excerpted) while under :data:`MAX_LOGGED_ERRORS`.
+def log_sideband_error(log_as: str, event: dict[str, Any], counters: Counter[str]) -> None:
+    """Count an ``error`` event; log it as ``log_as`` (``realtime_error``, ``live_error``), its
+    fields excerpted, while under :data:`MAX_LOGGED_ERRORS`.
 
     Any shape is taken: ``error`` missing or not an object, each field missing or of any type.
     """
@@ -100,8 +101,8 @@ def log_realtime_error(event: dict[str, Any], counters: Counter[str]) -> None:
     error = error if isinstance(error, dict) else {}
     log_event(
         logging.WARNING,
-        "realtime_error",
-        "the realtime session reported an error",
+        log_as,
+        "the session reported an error",
         code=excerpt(error.get("code"), 80),
         error_type=excerpt(error.get("type"), 80),
         error_message=excerpt(error.get("message"), 300),

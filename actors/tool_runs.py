@@ -17,10 +17,9 @@ call's session counters and logged (``tool_call_refused``) the first time in a c
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import trio
 from attrs import frozen
@@ -30,7 +29,6 @@ from config.models import EndCallTool, TransferCallTool
 from .errors import CallControlError, CallGoneError, ToolExecutionError
 from .handle import CallHandle
 from .log import log_event
-from .playback import Playback
 from .sideband import excerpt
 from .tools import CallAction, ToolResult, find_tool, parse_arguments, refuse_arguments, run_tool
 
@@ -73,8 +71,35 @@ def _usable_call_id(value: object) -> str | None:
     return None
 
 
+Mark = TypeVar("Mark")
+
+
+class Goodbyes(Protocol[Mark]):
+    """When a goodbye has played, as a runtime's sideband tells it (``actors.playback`` for
+    Realtime's response events, ``actors.live_playback`` for GPT-Live's reflected audio)."""
+
+    def mark(self) -> Mark:
+        """A mark for :meth:`wait_goodbye`: the goodbye is what the model says after it."""
+        ...
+
+    def changed(self) -> None:
+        """Wake every waiter (the session's close, say)."""
+        ...
+
+    async def wait_change(self) -> None: ...
+
+    async def wait_goodbye(self, mark: Mark, timeout_s: float) -> None:
+        """Wait, at most ``timeout_s``, until what the model said after ``mark`` has played."""
+        ...
+
+
 class ToolRuns:
-    """The session's tool runs (a mixin of the session, which holds the rest of the state below)."""
+    """The session's tool runs (a mixin of the session, which holds the rest of the state below).
+
+    The events that carry a tool's output are the runtime's: its session provides
+    :meth:`_send_output_item`, :meth:`_send_tool_output`, :meth:`_continue_response` and
+    :meth:`_tell_model`.
+    """
 
     #: The function call_ids already taken (made at the first: most calls have none), the
     #: function calls waiting for a run, and whether a refer is in flight (a session closing
@@ -84,7 +109,7 @@ class ToolRuns:
     call: CallHandle
     plan: CallPlan
     env: CallEnv
-    playback: Playback
+    playback: Goodbyes[Any]
     closed: bool
     transferring: bool
     _seen_tool_calls: dict[str, None] | None
@@ -92,6 +117,22 @@ class ToolRuns:
 
     async def _send(self, event: dict[str, Any]) -> bool:
         raise NotImplementedError  # the session's
+
+    async def _send_output_item(self, tool_call_id: str, output: dict[str, Any]) -> bool:
+        """Send one function call's output (not yet asking for the model's next response)."""
+        raise NotImplementedError  # the runtime's
+
+    async def _send_tool_output(self, tool_call_id: str, output: dict[str, Any]) -> bool:
+        """Send a finished run's output, and ask for the next response when the runtime does."""
+        raise NotImplementedError  # the runtime's
+
+    async def _continue_response(self) -> bool:
+        """Ask the model to go on now that outputs are in."""
+        raise NotImplementedError  # the runtime's
+
+    async def _tell_model(self, text: str) -> None:
+        """Tell the model something happened (as the system would), and let it answer."""
+        raise NotImplementedError  # the runtime's
 
     async def _take_tool_call(self, item: dict[str, Any], nursery: trio.Nursery) -> None:
         """Run, queue or refuse one completed ``function_call`` item from the sideband.
@@ -151,7 +192,7 @@ class ToolRuns:
     async def _refuse(self, tool_call_id: str, output: dict[str, Any]) -> None:
         """Send a refusal's error output; ask for a response only if no run will (none is left)."""
         if await self._send_output_item(tool_call_id, output) and not self.call.tools_running:
-            await self._send({"type": "response.create"})
+            await self._continue_response()
 
     def _log_refusal(self, reason: str, count: int, tool_call_id: object, name: str | None) -> None:
         if count == 1:  # the first of its kind in this call; the rest are counted
@@ -210,48 +251,26 @@ class ToolRuns:
         log_event(logging.ERROR, err.event, "tool call failed; the model is told", error=err)
         return ToolResult(output={"ok": False, "error": err.reason, "message": err.message})
 
-    async def _send_tool_output(self, tool_call_id: str, output: dict[str, Any]) -> bool:
-        return await self._send_output_item(tool_call_id, output) and await self._send({"type": "response.create"})
-
-    async def _send_output_item(self, tool_call_id: str, output: dict[str, Any]) -> bool:
-        item = {"type": "function_call_output", "call_id": tool_call_id, "output": json.dumps(output)}
-        return await self._send({"type": "conversation.item.create", "item": item})
-
-    async def _carry_out(self, tool: CallAction, mark: int) -> None:
+    async def _carry_out(self, tool: CallAction, mark: object) -> None:
         if isinstance(tool, EndCallTool):
             await self.playback.wait_goodbye(mark, tool.goodbye_timeout_s)
             self.call.request_end("end_call")
             return
         await self._transfer(tool, mark)
 
-    async def _transfer(self, tool: TransferCallTool, mark: int) -> None:
+    async def _transfer(self, tool: TransferCallTool, mark: object) -> None:
         await self.playback.wait_goodbye(mark, TRANSFER_GOODBYE_S)
         # A session that closes while the refer is in flight ends as transferred.
         self.transferring = True
         try:
-            await self.env.control.refer(self.call.call_id, target_uri=tool.target_uri)
+            await self.env.control.refer(self.call.call_id, target_uri=tool.target_uri, runtime=self.plan.runtime)
         except CallGoneError:
             self.call.request_end("caller_hangup")
             return
         except CallControlError as err:
             self.transferring = False
             log_event(logging.ERROR, err.event, "refer failed; the call continues", error=err)
-            await self._send(
-                {
-                    "type": "conversation.item.create",
-                    "item": {
-                        "type": "message",
-                        "role": "system",
-                        "content": [
-                            {
-                                "type": "input_text",
-                                "text": "The transfer failed. Apologise and offer to help another way.",
-                            }
-                        ],
-                    },
-                }
-            )
-            await self._send({"type": "response.create"})
+            await self._tell_model("The transfer failed. Apologise and offer to help another way.")
             return
         log_event(logging.INFO, "call_transfer_requested", "transfer requested", target_uri=tool.target_uri)
         with trio.move_on_after(tool.close_timeout_s):

@@ -135,6 +135,7 @@ def start_service(
         "OPENAI_WEBHOOK_SECRET": secret,
         "OPENAI_BASE_URL": urls["base_url"],
         "OPENAI_REALTIME_URL": urls["realtime_url"],
+        "OPENAI_LIVE_URL": urls["live_url"],
         "CALLVISOR_TENANTS_FILE": str(tenants),
         "CALLVISOR_HTTP": "127.0.0.1:0",
         "CALLVISOR_ADMIN": "127.0.0.1:0",

@@ -40,6 +40,9 @@ DEFAULT_DELEGATION_INSTRUCTIONS = (
     "that does it, then reply in one short sentence the agent can say to the caller."
 )
 
+#: The values of a Live tenant's ``live.greeting_event``.
+GREETING_EVENTS = ("commentary", "instructions")
+
 TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 TRANSFER_SCHEMES = ("tel:", "sip:", "sips:")
 
@@ -53,6 +56,14 @@ def _positive_up_to(limit: float) -> Any:
     def check(_inst: object, attribute: Attribute[float], value: float) -> None:
         if not (math.isfinite(value) and 0 < value <= limit):
             raise InvalidField(attribute.name, f"must be > 0 and <= {limit:g}, got {value:g}")
+
+    return check
+
+
+def _one_of(choices: tuple[str, ...]) -> Any:
+    def check(_inst: object, attribute: Attribute[str], value: str) -> None:
+        if value not in choices:
+            raise InvalidField(attribute.name, f"must be one of {', '.join(choices)}, got {value!r}")
 
     return check
 
@@ -91,11 +102,11 @@ class LiveOptions:
     delegation_instructions: str = field(
         default=DEFAULT_DELEGATION_INSTRUCTIONS, validator=_non_empty
     )
-
-
-def _runtime(_inst: object, attribute: Attribute[str], value: str) -> None:
-    if value not in RUNTIMES:
-        raise InvalidField(attribute.name, f"must be one of {', '.join(RUNTIMES)}, got {value!r}")
+    #: Which append asks the Live model to speak the greeting (GPT-Live has no speech-triggering
+    #: ``response.create``): ``commentary`` (``session.commentary.append`` with the greeting's
+    #: words) or ``instructions`` (``session.instructions.append`` telling it to greet).
+    #: docs/decisions/0013-live-greeting-by-commentary.md says why commentary is the default.
+    greeting_event: str = field(default="commentary", validator=_one_of(GREETING_EVENTS))
 
 
 def _default_model(config: TenantConfig) -> str:
@@ -107,7 +118,7 @@ class TenantConfig:
     """A tenant's validated config document."""
 
     schema_version: int = field()
-    runtime: str = field(default="realtime", validator=_runtime)
+    runtime: str = field(default="realtime", validator=_one_of(RUNTIMES))
     # After ``runtime``: its default depends on it.
     model: str = field(default=Factory(_default_model, takes_self=True), validator=_non_empty)
     voice: str = field(default="marin", validator=_non_empty)

@@ -47,7 +47,7 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from actors.control import CallControl
 from actors.log import log_event
-from actors.session import run_session
+from actors.realtime_session import run_session
 from actors.tls import client_tls_context
 from actors.tools import tool_http_client
 from config.errors import InstructionsDBError

@@ -60,6 +60,7 @@ def serve_environment(platform: SimulatedPlatform, signer: WebhookSigner, **extr
         OPENAI_WEBHOOK_SECRET=signer.secret,
         OPENAI_BASE_URL=platform.base_url,
         OPENAI_REALTIME_URL=platform.realtime_url,
+        OPENAI_LIVE_URL=platform.live_url,
         CALLVISOR_TENANTS_FILE=str(EXAMPLE_TENANTS),
         CALLVISOR_HTTP="127.0.0.1:0",
         CALLVISOR_ADMIN="127.0.0.1:0",

@@ -234,22 +234,23 @@ _EVENTS = (
         in_guide=True,
         cause="The call was accepted but its sideband websocket did not come up (reason: sideband_404 "
         "after the retries, handshake_rejected with the HTTP status, handshake_failed, tls_error, "
-        "timeout: no handshake answer or no session.created within CALL_SESSION_START_TIMEOUT_S; "
-        "runtime_not_available: a GPT-Live tenant's call, whose sideband this release does not "
-        "run yet; detail)",
+        "timeout: no handshake answer or, Realtime, no session.created within "
+        "CALL_SESSION_START_TIMEOUT_S; admission_error: a GPT-Live attach whose first event was "
+        "an error, detail has its code and message)",
         response="The call is hung up through the REST API (the Live path for a Live call) and its "
         "capacity slot is released",
         fixes=(
-            ("runtime_not_available", "the tenant has runtime: live; until GPT-Live sessions ship, "
-             "keep it on realtime (docs/tenants.md)"),
+            ("admission_error", "GPT-Live refused the attach: detail's code says why (the "
+             "project lacks GPT-Live SIP, or OPENAI_API_KEY is another project's than the "
+             "webhook's)"),
             ("sideband_404", "the call ended before the sideband connected: the caller hung "
              "up early, or accepting took too long (look at intake time)"),
-            ("handshake_failed", "check websocket egress to OPENAI_REALTIME_URL; a proxy must "
-             "allow the upgrade"),
+            ("handshake_failed", "check websocket egress to OPENAI_REALTIME_URL (OPENAI_LIVE_URL "
+             "for a Live tenant); a proxy must allow the upgrade"),
             ("handshake_rejected", "HTTP 401/403: OPENAI_API_KEY; another status: "
-             "OPENAI_REALTIME_URL is not the Realtime endpoint"),
+             "OPENAI_REALTIME_URL (OPENAI_LIVE_URL) is not the Realtime (GPT-Live) endpoint"),
             ("tls_error", "the sideband's certificate did not verify (detail): as for "
-             "call_accept_failed tls_error, for the host of OPENAI_REALTIME_URL"),
+             "call_accept_failed tls_error, for the host of OPENAI_REALTIME_URL or OPENAI_LIVE_URL"),
             ("timeout on every call", "raise CALL_SESSION_START_TIMEOUT_S or check latency to "
              "OpenAI from this host"),
         ),
@@ -259,7 +260,8 @@ _EVENTS = (
         severity="INFO",
         category="Call lifecycle",
         cause="A call actor finished (fields: reason, duration_s, close_code, tool_calls, "
-        "tool_calls_refused)",
+        "tool_calls_refused; a GPT-Live call adds runtime live, closed_reason, the reason of "
+        "its session.closed or null, and reattached, whether its sideband was attached again)",
         response="The call's capacity slot is free again",
     ),
     Event(

@@ -82,4 +82,27 @@ SIDEBAND_EVENTS = (
         fixes=(("Repeated on every call", "the accept body or a client event is invalid: "
                 "compare the code with OpenAI's realtime error reference"),),
     ),
+    Event(
+        code="live_error",
+        severity="WARNING",
+        category="Call lifecycle",
+        cause="A GPT-Live session sent an `error` event, logged and counted as realtime_error "
+        "is (the same fields, at most 20 per call)",
+        response="None: the call goes on (whether an error ends a Live session is not "
+        "documented; session.closed would)",
+        fixes=(("Repeated on every call", "a client event callvisor sends is refused: compare "
+                "the code and param with OpenAI's GPT-Live reference and report it"),),
+    ),
+    Event(
+        code="live_sideband_lost",
+        severity="WARNING",
+        category="Call lifecycle",
+        cause="A GPT-Live sideband closed without session.closed (close_code), so the session "
+        "may be alive: callvisor attaches once more; logged again with reattach (the "
+        "call_session_start_failed reason: sideband_404, timeout...) when that fails",
+        response="Attached again: the call goes on (call_ended reattached true). Not attached: "
+        "the call is hung up through REST and ends as sideband_lost",
+        fixes=(("Often", "the network between callvisor and OpenAI drops websockets: look at "
+                "proxies and NAT idle timeouts on the path to OPENAI_LIVE_URL"),),
+    ),
 )

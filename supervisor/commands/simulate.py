@@ -66,6 +66,7 @@ def create_control_app(platform: SimulatedPlatform) -> QuartTrio:
         return {
             "base_url": platform.base_url,
             "realtime_url": platform.realtime_url,
+            "live_url": platform.live_url,
             "api_key": platform.api_key,
             "calls": {call_id: call.state for call_id, call in platform.calls.items()},
             "open_sidebands": platform.open_sidebands(),
@@ -204,6 +205,7 @@ async def run_simulator(
                 {
                     "base_url": platform.base_url,
                     "realtime_url": platform.realtime_url,
+                    "live_url": platform.live_url,
                     "control_url": control[0],
                     "api_key": platform.api_key,
                     "ca_file": None if ca_file is None else str(ca_file),

@@ -80,7 +80,10 @@ class Driver:
     async def wait_session(self, call_id: str) -> None:
         """Until the call's sideband is up on both sides (logged, and attached on the platform)."""
         await self.logs.wait_for("call_session_started", call_id=call_id)
-        await self.platform.call(call_id).wait_connected()
+        if self.platform.call(call_id).runtime == "live":
+            await self.platform.live_session(call_id).wait_connected()
+        else:
+            await self.platform.call(call_id).wait_connected()
 
     async def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """A request to the operator port."""

@@ -11,7 +11,10 @@ Audio on the sideband is raw mono PCM16LE at 24 kHz, base64-encoded (SDK docstri
 
 from __future__ import annotations
 
+import array
 import base64
+import functools
+import sys
 import time
 from typing import Any
 
@@ -91,11 +94,13 @@ def error_event(
     return _with_client_id(event, client_event_id)
 
 
-def output_audio(start_ms: int, end_ms: int) -> dict[str, Any]:
-    """Reflected model audio (silence) for ``[start_ms, end_ms)``: no ``event_id`` (the SDK has none)."""
+def output_audio(start_ms: int, end_ms: int, *, audible: bool = True) -> dict[str, Any]:
+    """Reflected model audio for ``[start_ms, end_ms)``, speech (a quiet tone) or, not
+    ``audible``, silence: no ``event_id`` (the SDK has none)."""
+    duration_ms = end_ms - start_ms
     return {
         "type": "session.output_audio.delta",
-        "delta": silence(end_ms - start_ms),
+        "delta": tone(duration_ms) if audible else silence(duration_ms),
         "start_ms": start_ms,
         "end_ms": end_ms,
     }
@@ -106,8 +111,25 @@ def input_audio(duration_ms: int) -> dict[str, Any]:
     return {"type": "session.input_audio.append", "audio": silence(duration_ms)}
 
 
+@functools.cache
 def silence(duration_ms: int) -> str:
     return base64.b64encode(bytes(PCM_BYTES_PER_MS * duration_ms)).decode()
+
+
+#: The simulated model's voice: a 400 Hz square wave at about -30 dBFS (1,000 of 32,767), loud
+#: enough to be heard (``actors.live_playback.AUDIBLE_PEAK``), quiet enough to stay a test tone.
+TONE_AMPLITUDE = 1000
+
+
+@functools.cache
+def tone(duration_ms: int) -> str:
+    """``duration_ms`` of the simulated voice, base64 PCM16LE at 24 kHz."""
+    period = 24_000 // 400
+    samples = [TONE_AMPLITUDE if (n % period) < period // 2 else -TONE_AMPLITUDE for n in range(24 * duration_ms)]
+    pcm = array.array("h", samples)
+    if sys.byteorder == "big":
+        pcm.byteswap()
+    return base64.b64encode(pcm.tobytes()).decode()
 
 
 def transcript(text: str, start_ms: int, end_ms: int) -> dict[str, Any]:

@@ -52,7 +52,7 @@ from ..json_app import create_json_app
 from ._call import SimulatedCall, expect_call
 from ._live_rest import LIVE_PREFIX, live_refusal
 from ._live_rest import api_error as _error
-from ._live_session import expect_live_session
+from ._live_session import SimulatedLiveSession, expect_live_session
 from ._state import CALL_ACTIONS, PlatformState, RecordedRequest
 
 _PREFIX = "/v1/realtime/calls/"
@@ -138,7 +138,8 @@ def _live_session_follows(
     state: PlatformState[SimulatedCall], action: str, session_id: str, body: dict[str, Any]
 ) -> None:
     """The Live sideband's session does what the REST request did: an accept admits attaches,
-    a reject ends it, a hangup closes its sideband with ``session.closed`` (``close_requested``)."""
+    a reject ends it, a hangup closes its sideband with ``session.closed`` (``close_requested``), and a refer
+    (with ``refer_closes_after_s``) with ``remote_hangup``."""
     session = expect_live_session(state, session_id)
     if action == "accept":
         session._accept(body)
@@ -149,6 +150,18 @@ def _live_session_follows(
             partial(session.close, "close_requested", ended_by="hangup"),
             name=f"platform:live-hangup:{session_id}",
         )
+    elif action == "refer" and state.refer_closes_after_s is not None:
+        # The caller's leg moves to the target: OpenAI's side of the call hangs up.
+        state.spawn(
+            partial(_close_later, session, state.refer_closes_after_s),
+            name=f"platform:live-refer:{session_id}",
+        )
+
+
+async def _close_later(session: SimulatedLiveSession, delay_s: float) -> None:
+    await trio.sleep(delay_s)
+    if session.live_connections:
+        await session.close("remote_hangup", ended_by="refer")
 
 
 def _realtime_refusal(action: str, body: dict[str, Any]) -> dict[str, Any] | None:
