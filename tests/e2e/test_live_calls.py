@@ -1,9 +1,9 @@
 """A GPT-Live tenant's calls, end to end: the Live REST paths, with the same decision rules.
 
 Every request callvisor sends for a Live tenant goes to ``/v1/live/sessions/{session_id}/...``
-and its accept body validates against the openai SDK's own Live accept type.  Until the Live
-sideband exists, an accepted Live call ends at once with ``call_session_start_failed``
-(``runtime_not_available``), hung up on the Live path, its slot freed.
+and its accept body validates against the openai SDK's own Live accept type; the sideband
+attaches at ``{OPENAI_LIVE_URL}/sessions/{session_id}/attach``.  The lifecycle of a Live call
+beside a Realtime one is tests/lifecycle/test_lifecycle_runtimes.py.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import config
 from config.models import DEFAULT_DELEGATION_INSTRUCTIONS
 from supervisor.testing import live_incoming_event
 from tests.rig import WAIT_S, Rig, open_rig
+from tests.wire import check_client_event
 
 LIVE_EXAMPLE = Path(config.__file__).parent / "examples" / "tenants-live.yaml"
 WONKA = "sip:+18005550200@sip.example.com"
@@ -58,7 +59,7 @@ BROKEN_LIVE = textwrap.dedent(
 
 @pytest.fixture
 async def live_rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    """The rig over the Live example plus BROKEN_LIVE; hangups may be held by a 120 s timeout."""
+    """The rig over the Live example plus BROKEN_LIVE."""
     document = yaml.safe_load(LIVE_EXAMPLE.read_text(encoding="utf-8"))
     document["tenants"].extend(yaml.safe_load(BROKEN_LIVE))
     path = tmp_path / "tenants.yaml"
@@ -128,27 +129,36 @@ async def test_a_live_tenant_without_live_keys_gets_the_documented_delegation(
     }
 
 
-async def test_an_accepted_live_call_ends_cleanly_until_live_sessions_exist(
+async def test_an_accepted_live_call_attaches_greets_and_ends_on_session_closed(
     live_rig: Rig, mock_clock: trio.testing.MockClock
 ) -> None:
-    """No Live sideband yet: call_session_start_failed (runtime_not_available), Live hangup, slot freed."""
+    """Attach at /v1/live/sessions/{id}/attach once accepted; the greeting is a commentary
+    append the SDK accepts; the caller's session.closed ends the call without a REST hangup."""
     await live_call(live_rig, "live_w2", WONKA)
-
-    failed = await live_rig.wait_log("call_session_start_failed", call_id="live_w2")
-    ended = await live_rig.wait_log("call_ended", call_id="live_w2")
+    await live_rig.wait_session("live_w2")
+    session = live_rig.platform.live_session("live_w2")
+    assert session.attach_paths == ["/v1/live/sessions/live_w2/attach"]
+    assert [(h.call_id, h.status) for h in live_rig.platform.handshakes] == [("live_w2", 101)]
     with trio.fail_after(WAIT_S):
-        hangup = await live_rig.platform.wait_for_request("hangup", "live_w2")
-    assert failed["reason"] == "runtime_not_available"
-    assert ended["reason"] == "session_start_failed"
-    assert hangup.runtime == "live"
-    assert live_rig.actions("live_w2") == ["accept", "hangup"]
-    assert live_rig.platform.handshakes == []
-    with trio.fail_after(WAIT_S):
-        await live_rig.supervisor.drain(WAIT_S)  # returns once no call is live
-    assert (await live_rig.wait_log("drain_finished"))["ended_by_drain"] == 0
+        greeting = await session.wait_for_client_event("session.commentary.append")
+    assert greeting == {
+        "type": "session.commentary.append",
+        "delegation_id": None,
+        "content": "Wonka's sweet shop, hello! What can I get you today?",
+    }
+    check_client_event("live", greeting)
     tree = (await live_rig.admin("GET", "/actors")).json()
-    assert tree["capacity"]["used"] == 0
-    assert tree["calls"] == []
+    assert [(c["call_id"], c["state"]) for c in tree["calls"]] == [("live_w2", "live")]
+
+    with trio.fail_after(WAIT_S):
+        await session.caller_hangup()
+    ended = await live_rig.wait_log("call_ended", call_id="live_w2")
+    assert (ended["reason"], ended["closed_reason"], ended["runtime"]) == ("caller_hangup", "remote_hangup", "live")
+    assert live_rig.actions("live_w2") == ["accept"]
+    with trio.fail_after(WAIT_S):
+        await live_rig.platform.wait_sidebands_closed()
+    tree = (await live_rig.admin("GET", "/actors")).json()
+    assert (tree["capacity"]["used"], tree["calls"]) == (0, [])
 
 
 @pytest.mark.parametrize(
@@ -175,13 +185,11 @@ async def test_live_rejections_carry_their_sip_status(
 async def test_live_capacity_rejects_with_486_on_the_live_path(
     live_rig: Rig, mock_clock: trio.testing.MockClock
 ) -> None:
-    """wonka-live allows 2 calls: a third, while two hold their slots, is rejected busy (486)."""
+    """wonka-live allows 2 calls: a third, while two are live, is rejected busy (486)."""
     platform = live_rig.platform
-    platform.delay("hangup", 100, times=2)  # the two calls hold their slots in teardown
     for session_id in ("live_c1", "live_c2"):
         assert await live_call(live_rig, session_id, WONKA) == {"ok": True, "accepted": session_id}
-        with trio.fail_after(WAIT_S):
-            await platform.wait_for_request("hangup", session_id)
+        await live_rig.wait_session(session_id)
 
     assert await live_call(live_rig, "live_c3", WONKA) == {"ok": True, "rejected": "capacity"}
     with trio.fail_after(WAIT_S):
