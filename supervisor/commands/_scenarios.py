@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 from attrs import define, field
@@ -44,7 +45,7 @@ class Demo(Driver):
             if request.action == "reject" and request.body:
                 detail = f"({request.body.get('status_code')})"
             elif request.action == "accept" and request.body:
-                detail = f"({len(request.body.get('tools', []))} tools)"
+                detail = f"({len(_accepted_tools(request.body))} tools)"
             elif request.action == "refer" and request.body:
                 detail = f"({request.body.get('target_uri')})"
             parts.append(f"{request.action}{detail}")
@@ -60,6 +61,14 @@ class Demo(Driver):
             reason = (line.get("error") or {}).get("reason") or line.get("reason")
             shown.append(f"{line['event']}({reason})" if reason else line["event"])
         return ", ".join(shown)
+
+
+def _accepted_tools(body: dict[str, Any]) -> list[Any]:
+    """The tools of an accept body: Realtime's ``tools``, or a Live session's delegation's."""
+    if isinstance(body.get("session"), dict):
+        delegation = body["session"].get("delegation") or {}
+        return list((delegation.get("responses") or {}).get("tools", []))
+    return list(body.get("tools", []))
 
 
 def _http(response: httpx.Response) -> str:

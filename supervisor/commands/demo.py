@@ -1,7 +1,7 @@
 """``callvisor demo``: every intake and call-lifecycle scenario against the simulated platform.
 
-Starts the simulated OpenAI platform and a real callvisor (``config/examples/tenants.yaml``) on
-free loopback ports, over TLS as in production (call control over https, the sideband over wss,
+Starts the simulated OpenAI platform and a real callvisor (``config/examples/tenants.yaml`` and
+the GPT-Live tenant ``wonka-live`` of ``tenants-live.yaml``) on free loopback ports, over TLS as in production (call control over https, the sideband over wss,
 the platform's test CA trusted through ``SSL_CERT_FILE``), places one call per scenario
 (``_scenarios``), and prints a table: scenario, expected outcome, the HTTP response callvisor
 gave, what the platform received, and the log events.
@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import textwrap
+from pathlib import Path
 from typing import TextIO
 
 import httpx
@@ -31,8 +33,12 @@ from ..testing import (
     open_platform,
     settings_for,
 )
-from ._scenarios import SCENARIOS as SCENARIOS
-from ._scenarios import Demo, Observed
+from ._live_scenarios import LIVE_SCENARIOS, demo_tenants
+from ._scenarios import SCENARIOS as REALTIME_SCENARIOS
+from ._scenarios import Demo, Observed, Scenario
+
+#: Every scenario: the Realtime tenants', then the GPT-Live tenant's beside them.
+SCENARIOS: list[Scenario] = [*REALTIME_SCENARIOS, *LIVE_SCENARIOS]
 
 SCENARIO_TIMEOUT_S = 20.0
 
@@ -49,18 +55,24 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
     signer = WebhookSigner(new_secret())
     logs = LogTap()
     results: list[tuple[str, str, Observed]] = []
-    with logs.installed():
+    with logs.installed(), tempfile.TemporaryDirectory(prefix="callvisor-demo-") as workdir:
         # Over TLS, as production: https call control and a wss sideband with a test CA's
         # certificate, trusted through SSL_CERT_FILE (the system bundle plus that CA).
         async with open_platform(tls=True) as platform:
             out.write(
-                f"simulated OpenAI platform: {platform.base_url} and {platform.realtime_url}\n"
+                f"simulated OpenAI platform: {platform.base_url} and {platform.realtime_url}"
+                f" (GPT-Live: {platform.live_url})\n"
                 f"callvisor trusts it through SSL_CERT_FILE={platform.tls.trust_bundle if platform.tls else ''}\n\n"
             )
+            tenants = demo_tenants(Path(workdir) / "tenants.yaml")
             settings = settings_for(
                 platform,
                 signer,
-                env={"CALL_SESSION_START_TIMEOUT_S": "2", "CALLVISOR_TOOL_ALLOWED_HOSTS": "tools.acme.example"},
+                env={
+                    "CALL_SESSION_START_TIMEOUT_S": "2",
+                    "CALLVISOR_TOOL_ALLOWED_HOSTS": "tools.acme.example",
+                    "CALLVISOR_TENANTS_FILE": str(tenants),
+                },
             )
             platform.audio_duration_s = 0.05
             async with (
