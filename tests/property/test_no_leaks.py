@@ -1,6 +1,7 @@
 """No leaks, as a stateful property: whatever happens to calls, slots follow live actors.
 
-Hypothesis writes a *program*: a list of steps (new calls to acme, globex or an unrouted number,
+Hypothesis writes a *program*: a list of steps (new calls to acme, globex, the GPT-Live tenant
+wonka or an unrouted number,
 sidebands that come up late or never, redeliveries and concurrent duplicates, scripted accept
 500/404, tool calls that work, fail, hang, end or transfer the call, caller and operator hangups,
 and a drain).  Each example runs the program in its own ``trio.run`` on a ``MockClock`` against
@@ -19,9 +20,11 @@ from __future__ import annotations
 import gc
 import json
 import os
+import tempfile
 import warnings
 from collections import deque
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,11 +35,15 @@ from attrs import define, field, frozen
 from hypothesis import event, example, given, note, settings, target
 from hypothesis import strategies as st
 
+from supervisor.commands._live_scenarios import demo_tenants
 from supervisor.testing import (
     Driver,
     LogTap,
+    SimulatedCall,
+    SimulatedLiveSession,
     WebhookSigner,
     incoming_call_event,
+    live_incoming_event,
     new_secret,
     open_callvisor,
     open_platform,
@@ -45,15 +52,22 @@ from supervisor.testing import (
 
 PROFILE = "thorough" if os.environ.get("HYPOTHESIS_PROFILE") == "thorough" else "no-leaks"
 
-LIMIT = 3  # MAX_CONCURRENT_CALLS; globex allows 1 (config/examples/tenants.yaml)
+LIMIT = 3  # MAX_CONCURRENT_CALLS; globex allows 1 (config/examples/tenants.yaml), wonka 2
+#: Each tenant's own limit (wonka-live, the GPT-Live tenant of config/examples/tenants-live.yaml).
+TENANT_LIMITS = {"globex": 1, "wonka": 2}
 DRAIN_GRACE_S = 30.0
 STEP_S = 60.0  # virtual seconds any one step may take
 NUMBERS = {
     "acme": "sip:+18005551212@sip.example.com",
     "globex": "sip:+18005550100@sip.example.com",
     "unknown": "sip:+18005550199@sip.example.com",
+    "wonka": "sip:+18005550200@sip.example.com",
 }
-TOOLS = {"acme": {"end_call", "transfer_call", "lookup_order"}, "globex": {"end_call"}}
+TOOLS = {
+    "acme": {"end_call", "transfer_call", "lookup_order"},
+    "globex": {"end_call"},
+    "wonka": {"end_call", "transfer_call"},
+}
 #: Tool call kind -> (tool name, arguments, error the model is told or None).
 TOOL_CALLS = {
     "lookup": ("lookup_order", '{"order_number": "A1"}', None),
@@ -66,7 +80,7 @@ TOOL_CALLS = {
     "transfer_fails": ("transfer_call", "{}", None),
 }
 #: End reasons after which callvisor must hang up through REST.
-HANGUP_REASONS = {"end_call", "operator_hangup", "session_start_failed", "drain"}
+HANGUP_REASONS = {"end_call", "operator_hangup", "session_start_failed", "drain", "sideband_lost"}
 
 
 # -- steps ----------------------------------------------------------------------------------
@@ -120,7 +134,7 @@ _CALL = st.integers(0, 5)
 # Repeated entries weight the draw; the first entry is what a failing example shrinks to.
 _PLACE = st.builds(
     Place,
-    tenant=st.sampled_from(["acme", "acme", "globex", "unknown"]),
+    tenant=st.sampled_from(["acme", "acme", "wonka", "globex", "wonka", "unknown"]),
     sideband=st.sampled_from(["ok", "ok", "flaky", "dead"]),
     duplicate=st.sampled_from(["none", "none", "same_webhook_id", "new_webhook_id"]),
 )
@@ -163,6 +177,10 @@ class CallModel:
     expect_hangup: bool = False
     refers: int = 0
     deliveries: int = 0
+
+    @property
+    def runtime(self) -> str:
+        return "live" if self.tenant == "wonka" else "realtime"
 
 
 @frozen
@@ -223,7 +241,7 @@ class World(Driver):
             reply = Reply("rejected", "tenant_resolution_failed", "number_not_routed")
         elif self.draining:
             reply = Reply("rejected", "draining", "draining")
-        elif call.tenant == "globex" and any(c.tenant == "globex" for c in self.live):
+        elif call.tenant in TENANT_LIMITS and sum(c.tenant == call.tenant for c in self.live) >= TENANT_LIMITS[call.tenant]:
             reply = Reply("rejected", "capacity", "tenant_capacity")
         elif len(self.live) >= LIMIT:
             reply = Reply("rejected", "capacity", "global_capacity")
@@ -238,6 +256,12 @@ class World(Driver):
             call.live = reply.kind == "accepted"
             call.rejected_reason = reply.reason if reply.kind == "rejected" else None
         return reply
+
+    def peer(self, call: CallModel) -> SimulatedCall | SimulatedLiveSession:
+        """The platform's side of the call's sideband (a Live call's is its Live session)."""
+        if call.runtime == "live":
+            return self.platform.live_session(call.call_id)
+        return self.platform.call(call.call_id)
 
     def ended(self, call: CallModel, reason: str, *, expect_hangup: bool) -> None:
         call.live = False
@@ -271,6 +295,7 @@ def check_invariants(world: World) -> None:
     assert capacity.in_use <= LIMIT
     assert sum(capacity.by_tenant.values()) == capacity.in_use
     assert capacity.by_tenant.get("globex", 0) <= 1
+    assert capacity.by_tenant.get("wonka-live", 0) <= 2
     assert not world.logs.events("call_actor_crashed")
 
 
@@ -305,13 +330,16 @@ def cross_check(world: World) -> None:
         if ended:
             assert ended[0]["reason"] == call.end_reason, cid
             assert hangups == int(call.expect_hangup), f"{cid}: {actions}"
-            assert hangups == int(ended[0].get("close_code") != 1000), cid
+            if call.runtime == "live":  # no hangup after session.closed, one otherwise
+                assert hangups == int(ended[0].get("closed_reason") is None), cid
+            else:
+                assert hangups == int(ended[0].get("close_code") != 1000), cid
             if call.end_reason in HANGUP_REASONS:
                 assert actions[-1] == "hangup", f"{cid}: {actions}"
         else:
             assert hangups == 0, cid
         assert actions.count("refer") == call.refers, cid
-        assert platform.call(cid).live_connections == 0, cid
+        assert world.peer(call).live_connections == 0 if accepted else True, cid
 
 
 # -- the runner -----------------------------------------------------------------------------
@@ -324,7 +352,8 @@ async def deliver(world: World, call: CallModel, webhook_ids: list[str]) -> None
     answers: list[tuple[int, str]] = []
 
     async def post(webhook_id: str) -> None:
-        response = await world.call(call.call_id, event=call.event, webhook_id=webhook_id)
+        deliver_on = world.live_call if call.runtime == "live" else world.call
+        response = await deliver_on(call.call_id, event=call.event, webhook_id=webhook_id)
         answers.append((response.status_code, json.dumps(response.json(), sort_keys=True)))
 
     duplicates_before = len(world.logs.events("duplicate_webhook_id", call_id=call.call_id))
@@ -350,15 +379,17 @@ async def deliver(world: World, call: CallModel, webhook_ids: list[str]) -> None
             world.ended(call, "session_start_failed", expect_hangup=True)
         else:
             await world.logs.wait_for("call_session_started", call_id=call.call_id)
-            await world.platform.call(call.call_id).wait_connected()
+            await world.peer(call).wait_connected()
     note(f"  answers {sorted(answers)}")
 
 
 async def place(world: World, step: Place) -> None:
-    call_id = f"rtc_{len(world.calls)}"
+    live = step.tenant == "wonka"
+    call_id = f"{'live' if live else 'rtc'}_{len(world.calls)}"
+    incoming = live_incoming_event if live else incoming_call_event
     call = CallModel(
         call_id=call_id, tenant=step.tenant, sideband=step.sideband,
-        event=incoming_call_event(call_id, to=NUMBERS[step.tenant]),
+        event=incoming(call_id, to=NUMBERS[step.tenant]),
     )
     world.calls.append(call)
     if step.sideband != "ok":
@@ -380,7 +411,7 @@ async def redeliver(world: World, step: Redeliver) -> None:
 async def tool_call(world: World, step: ToolCall) -> None:
     live = world.live
     call = live[step.call % len(live)]
-    sim = world.platform.call(call.call_id)
+    sim = world.peer(call)
     name, arguments, error = TOOL_CALLS[step.kind]
     if name not in TOOLS[call.tenant]:
         error = "tool_not_found"
@@ -417,7 +448,16 @@ async def tool_call(world: World, step: ToolCall) -> None:
 async def caller_hangup(world: World, step: CallerHangup) -> None:
     live = world.live
     call = live[step.call % len(live)]
-    sim = world.platform.call(call.call_id)
+    sim = world.peer(call)
+    if isinstance(sim, SimulatedLiveSession):
+        # session.closed remote_hangup; abrupt: TCP dropped and the session gone, so the one
+        # reattach meets a 404 and the call is hung up as sideband_lost.
+        await (sim.abort(end_call=True) if step.abrupt else sim.caller_hangup())
+        reason = "sideband_lost" if step.abrupt else "caller_hangup"
+        ended = await world.logs.wait_for("call_ended", call_id=call.call_id)
+        assert (ended["reason"], ended["reattached"]) == (reason, step.abrupt)
+        world.ended(call, reason, expect_hangup=step.abrupt)
+        return
     await (sim.abort() if step.abrupt else sim.caller_hangup())
     ended = await world.logs.wait_for("call_ended", call_id=call.call_id)
     assert ended["reason"] == "caller_hangup"
@@ -482,19 +522,20 @@ async def finish(world: World) -> None:
             world.ended(call, "drain", expect_hangup=True)
         world.drained = True
     for call in world.live:
-        await world.platform.call(call.call_id).caller_hangup()
+        await world.peer(call).caller_hangup()
         ended = await world.logs.wait_for("call_ended", call_id=call.call_id)
         assert ended["reason"] == "caller_hangup"
         world.ended(call, "caller_hangup", expect_hangup=False)
     await world.platform.wait_sidebands_closed()
 
 
-async def run_program(program: list[Step]) -> None:
+async def run_program(program: list[Step], tenants: Path) -> None:
     """Run ``program`` against a fresh platform and callvisor, checking as it goes."""
     signer = WebhookSigner(new_secret())
     logs = LogTap()
     orders = Orders()
     env = {
+        "CALLVISOR_TENANTS_FILE": str(tenants),
         "MAX_CONCURRENT_CALLS": str(LIMIT),
         "CALL_SESSION_START_TIMEOUT_S": "2",
         "CALLVISOR_DRAIN_GRACE_S": str(DRAIN_GRACE_S),
@@ -537,10 +578,12 @@ def run_example(program: list[Step]) -> list[str]:
     Every ResourceWarning of the example is recorded, and a full collection at the end finds
     the sockets only garbage still holds, instead of their warnings surfacing in a later test.
     """
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, tempfile.TemporaryDirectory() as workdir:
         warnings.simplefilter("always", ResourceWarning)
+        tenants = demo_tenants(Path(workdir) / "tenants.yaml")  # the examples and wonka-live
         trio.run(
-            partial(run_program, program), clock=trio.testing.MockClock(autojump_threshold=0.05)
+            partial(run_program, program, tenants),
+            clock=trio.testing.MockClock(autojump_threshold=0.05),
         )
         gc.collect()
     return [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
@@ -575,6 +618,20 @@ SESSION = [
     Place("acme"),
     CallerHangup(0, abrupt=False),
 ]
+LIVE = [
+    Place("wonka"),
+    Place("acme"),
+    Place("wonka", duplicate="new_webhook_id"),
+    Place("wonka"),  # wonka-live's tenant_capacity (2)
+    ToolCall(0, "lookup"),  # wonka has no lookup_order: tool_not_found
+    ToolCall(0, "transfer_fails"),
+    CallerHangup(0, abrupt=True),  # sideband_lost after the reattach meets a 404
+    Place("wonka", "flaky"),
+    ToolCall(2, "end_call"),
+    Place("wonka", "dead"),
+    OperatorHangup(2),
+    ToolCall(0, "transfer"),
+]
 DRAIN = [
     Place("acme"),
     Place("globex"),
@@ -590,6 +647,7 @@ DRAIN = [
 @given(programs())
 @example(INTAKE)
 @example(SESSION)
+@example(LIVE)
 @example(DRAIN)
 def test_slots_follow_actors_and_the_platform_agrees(program: list[Step]) -> None:
     """Any interleaving of calls, failures, hangups and drain leaves no slot, actor or socket."""
