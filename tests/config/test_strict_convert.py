@@ -301,6 +301,9 @@ def test_live_keys_are_read() -> None:
     config = structure_config(raw)
     assert config.model == "gpt-live-1.1"
     assert config.live_options == LiveOptions(delegation_model="gpt-5.4", delegation_instructions="Be brief.")
+    assert config.live_options.greeting_event == "commentary"
+    instructed = structure_config({**raw, "live": {"greeting_event": "instructions"}})
+    assert instructed.live_options.greeting_event == "instructions"
 
 
 @pytest.mark.parametrize(
@@ -314,6 +317,10 @@ def test_live_keys_are_read() -> None:
         (
             {"runtime": "live", "live": {"delegation_model": " "}},
             "must not be empty @ config.live.delegation_model",
+        ),
+        (
+            {"runtime": "live", "live": {"greeting_event": "fixture"}},
+            "must be one of commentary, instructions, got 'fixture' @ config.live.greeting_event",
         ),
         (
             {"runtime": "live", "live": {"delegation_instructions": 7}},
