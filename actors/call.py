@@ -50,7 +50,7 @@ from .decision import SIP_STATUS_BY_REASON, Decision, Outcome
 from .errors import CallControlError, CallGoneError, CallRefused
 from .handle import CallHandle
 from .log import call_context, log_event, tenant_id_var
-from .runtime import LIVE, RUNTIMES, CallRuntime, not_the_tenants_runtime
+from .runtime import LIVE, RUNTIMES, CallRuntime, not_the_tenants_runtime, sip_call_id
 from .tls import TlsSessions
 from .tools import HTTP_TOOLS_IN_FLIGHT
 
@@ -179,7 +179,12 @@ async def run_call(
     task_status: trio.TaskStatus[Decision] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Decide on ``incoming`` and, if accepted, supervise the call until it ends."""
-    call = CallHandle(call_id=incoming.call_id, received_at=incoming.received_at, runtime=incoming.runtime)
+    call = CallHandle(
+        call_id=incoming.call_id,
+        received_at=incoming.received_at,
+        runtime=incoming.runtime,
+        sip_call_id=sip_call_id(incoming.sip_headers),
+    )
     call.task = trio.lowlevel.current_task()
     reporter = _Reporter(task_status, env.hooks, call)
     # A call outlives its webhook by minutes or hours, so its frames keep nothing of it.  The
@@ -360,6 +365,7 @@ async def _accept(call: CallHandle, plan: CallPlan, env: CallEnv, reporter: _Rep
         "call_accepted",
         "call accepted",
         runtime=plan.runtime.name,
+        sip_call_id=call.sip_call_id,
         model=plan.config.model,
         voice=plan.config.voice,
         tools=[tool.name for tool in plan.tools],
@@ -395,5 +401,6 @@ async def _reject(
         rejected=rejected,
         reason=reason,
         sip_status=sip_status,
+        sip_call_id=call.sip_call_id,
     )
     reporter.report(Outcome.REJECTED, reason=rejected, sip_status=sip_status)

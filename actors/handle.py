@@ -23,6 +23,8 @@ class CallHandle:
     received_at: float
     #: The surface the call's webhook came on, ``realtime`` or ``live`` (actors.runtime).
     runtime: str = "realtime"
+    #: The SIP ``Call-ID`` (excerpted): what the two webhooks of one SIP call share.
+    sip_call_id: str | None = None
     tenant_id: str | None = None
     state: str = "deciding"
     accepted_at: float | None = None

@@ -177,7 +177,9 @@ _EVENTS = (
         code="call_accepted",
         severity="INFO",
         category="Call lifecycle",
-        cause="OpenAI accepted our accept request",
+        cause="OpenAI accepted our accept request (fields: runtime, sip_call_id, the SIP Call-ID "
+        "a webhook_runtime_ignored line of the same call carries, model, voice, tools, "
+        "decision_ms, accept_ms)",
         response="HTTP 200 `{\"ok\": true, \"accepted\": CALL_ID}`",
     ),
     Event(
@@ -186,7 +188,7 @@ _EVENTS = (
         category="Capacity",
         cause="The call was rejected through OpenAI (reason: the error code that caused it, "
         "tenant_capacity, global_capacity, draining, store_unavailable in cluster mode; "
-        "rejected: the webhook answer's reason; sip_status)",
+        "rejected: the webhook answer's reason; sip_status; sip_call_id)",
         response="HTTP 200 `{\"ok\": true, \"rejected\": REASON}`",
         fixes=(
             ("tenant_capacity / global_capacity on real traffic", "raise the tenant's "

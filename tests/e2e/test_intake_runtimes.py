@@ -54,7 +54,8 @@ async def test_live_webhook_of_a_realtime_tenant_is_ignored_and_its_pair_accepte
     """A Live webhook for a Realtime tenant is ignored (tenant_runtime_realtime); the Realtime one of the call is accepted."""
     realtime, live = sip_call_pair("rtc_s1", "live_s1", to=STARK)
     if deprecated:
-        live = live_incoming_event("live_s1", to=STARK, deprecated=True)
+        pbx_call_id = realtime["data"]["sip_headers"][2]["value"]
+        live = live_incoming_event("live_s1", to=STARK, sip_call_id=pbx_call_id, deprecated=True)
 
     ignored = await rig.call("live_s1", event=live)
     accepted = await rig.call("rtc_s1", event=realtime)
@@ -66,6 +67,9 @@ async def test_live_webhook_of_a_realtime_tenant_is_ignored_and_its_pair_accepte
     assert (line["tenant_id"], line["runtime"]) == ("stark-realtime", "live")
     assert rig.actions("live_s1") == []
     assert rig.actions("rtc_s1") == ["accept"]
+    # The operator joins the two deliveries on the SIP Call-ID both lines carry.
+    accepted_line = await rig.wait_log("call_accepted", call_id="rtc_s1")
+    assert accepted_line["sip_call_id"] == line["sip_call_id"] == realtime["data"]["sip_headers"][2]["value"]
 
 
 async def test_an_ignored_webhook_redelivered_is_a_duplicate(

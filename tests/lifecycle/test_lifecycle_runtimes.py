@@ -1,7 +1,7 @@
 """One scenario table, run for both runtimes: a Realtime tenant and a GPT-Live tenant, alike.
 
 Two tenants that differ only in ``runtime`` (tenants below) go through the same scenarios:
-accept, each rejection, capacity, tools, end_call, transfer, caller and operator hangup,
+accept, each rejection, capacity, tools, end_call, transfer (and a failed one), caller and operator hangup,
 session start failure and drain.  What a scenario asserts is what a user sees on either
 runtime: the answer to the webhook, the requests OpenAI received (on the runtime's own REST
 paths), the log lines and the operator port.  Where the runtimes' wires differ (the greeting
@@ -353,4 +353,22 @@ async def test_drain_ends_a_live_call_after_the_grace(
         assert (await table.request("reject", late_id)).body == {"status_code": 503}
     assert (await table.ended(call_id))["reason"] == "drain"
     assert (await table.request("hangup", call_id)).runtime == runtime.name
+    await table.assert_no_leaks()
+
+
+async def test_a_failed_transfer_tells_the_model_and_the_call_goes_on(
+    table: Driver, runtime: Runtime, mock_clock: trio.testing.MockClock
+) -> None:
+    """The refer fails (500): logged, the model is told on the runtime's wire, the call stays live."""
+    call_id, peer = await start(table, runtime, "transfer_fails")
+    table.platform.fail("refer", call_id=call_id, status=500)
+    told = len(peer.client_events)
+    await runtime.function_call(peer, "transfer_call", "{}", "call_transfer")
+    assert (await table.log("call_transfer_failed", call_id))["level"] == "ERROR"
+    with trio.fail_after(WAIT_S):
+        while not any("The transfer failed." in json.dumps(e) for e in peer.client_events[told:]):
+            await trio.sleep(0.5)
+    assert (await table.admin("GET", f"/actors/{call_id}")).json()["state"] == "live"
+    ended = await table.caller_hangup(peer)  # type: ignore[arg-type]
+    assert ended["reason"] == "caller_hangup"
     await table.assert_no_leaks()
