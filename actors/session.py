@@ -19,7 +19,8 @@ caller_hangup          the caller hung up (Realtime: the sideband closed with 10
                        1006; Live: ``session.closed`` ``remote_hangup``)
 sideband_*             the sideband closed otherwise (actors.sideband): ``_message_too_large``
                        (1009), ``_protocol_error`` (a frame refused; 1002, 1003, 1007),
-                       ``_error`` (1011...); Live adds ``sideband_lost`` (dropped without
+                       ``_error`` (1011...), ``_stalled`` (a send waited 10 s: the far side
+                       reads nothing); Live adds ``sideband_lost`` (dropped without
                        ``session.closed`` and not reattached)
 end_call               the model called end_call and its goodbye finished playing
 transferred            a transfer was requested and the session closed (or the wait ran out)
@@ -74,6 +75,9 @@ if TYPE_CHECKING:
 CONNECT_RETRY_DELAYS_S = (0.25, 0.5, 0.5)
 #: How long closing the socket may take at teardown.
 SOCKET_CLOSE_S = 1.0
+#: How long one client event may wait to be sent: longer means the far side stopped reading
+#: (its TCP window stays shut), and the call ends as ``sideband_stalled``.
+SEND_TIMEOUT_S = 10.0
 
 _Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
 
@@ -347,12 +351,19 @@ class SidebandSession(ToolRuns):
     # -- io ---------------------------------------------------------------------------------
 
     async def _send(self, event: dict[str, Any]) -> bool:
-        """Send one client event; False when the sideband is already closed."""
+        """Send one client event; False when the sideband is closed, or stalled: a send that
+        waits :data:`SEND_TIMEOUT_S` (the far side reads nothing) ends the call as
+        ``sideband_stalled``."""
         if self.ws is None:
             return False
-        try:
-            await self.ws.send_message(json.dumps(event))
-        except ConnectionClosed:
+        with trio.move_on_after(SEND_TIMEOUT_S) as waited:
+            try:
+                await self.ws.send_message(json.dumps(event))
+            except ConnectionClosed:
+                return False
+        if waited.cancelled_caught:
+            self.call.counters["sends_stalled"] += 1
+            self._close_ends_call("sideband_stalled", None)
             return False
         self.call.counters["events_sent"] += 1
         return True

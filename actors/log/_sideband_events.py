@@ -58,8 +58,9 @@ SIDEBAND_EVENTS = (
         cause="The sideband closed with a code that is not a hangup (end_reason: "
         "sideband_message_too_large for 1009, a message over max_message_bytes; "
         "sideband_protocol_error for 1002, 1003, 1007 or a frame callvisor refused; "
-        "sideband_error for any other code, such as 1011 or 4000-4999; fields close_code, "
-        "close_reason)",
+        "sideband_error for any other code, such as 1011 or 4000-4999; sideband_stalled when "
+        "a client event waited 10 s to be sent, the far side reading nothing, close_code null; "
+        "fields close_code, close_reason)",
         response="The call ends with that reason and is hung up through the REST API",
         fixes=(
             ("sideband_message_too_large", "OpenAI sent a message over 8 MiB: report the "
@@ -68,6 +69,8 @@ SIDEBAND_EVENTS = (
              "frames, or the far side is not OpenAI's Realtime endpoint"),
             ("sideband_error", "OpenAI ended the session with an error: close_code and "
              "close_reason say which; compare with OpenAI's status page"),
+            ("sideband_stalled", "OpenAI (or a proxy on the way) stopped reading the sideband: "
+             "look for a proxy buffering websockets, then OpenAI's status page"),
         ),
     ),
     Event(

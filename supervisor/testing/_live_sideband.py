@@ -64,6 +64,7 @@ async def converse_live(session: SimulatedLiveSession, conn: _Connection) -> Non
             session._reflect_input, conn, name=f"live:{session.session_id}:reflect"
         )
     while True:
+        await session._may_read()
         message = await conn.ws.get_message()
         try:
             event = json.loads(message)

@@ -56,6 +56,8 @@ class SidebandPeer:
         self._changes = state.changes
         self._events: list[dict[str, Any]] = []
         self._live: list[_Connection] = []
+        #: Set while the server reads client messages; cleared by :meth:`stop_reading`.
+        self._reading: trio.Event | None = None
 
     # -- what the test reads --------------------------------------------------------------
 
@@ -67,6 +69,22 @@ class SidebandPeer:
     @property
     def live_connections(self) -> int:
         return len(self._live)
+
+    def stop_reading(self) -> None:
+        """The server stops reading client messages (a stuck far side): what the client sends
+        piles up in the websocket's queue, then in the TCP buffers, until its sends block."""
+        if self._reading is None:
+            self._reading = trio.Event()
+
+    def resume_reading(self) -> None:
+        if self._reading is not None:
+            self._reading.set()
+            self._reading = None
+
+    async def _may_read(self) -> None:
+        """Before each client message the server reads: wait while reading is stopped."""
+        if self._reading is not None:
+            await self._reading.wait()
 
     async def wait_connected(self) -> None:
         """Block until a sideband connection is live (RuntimeError if it ended first)."""

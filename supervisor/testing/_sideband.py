@@ -142,6 +142,7 @@ async def _converse(call: SimulatedCall, conn: _Connection) -> None:
     )
     call._attach(conn)
     while True:
+        await call._may_read()
         message = await conn.ws.get_message()
         try:
             event = json.loads(message)
