@@ -1,10 +1,15 @@
-"""The operator port: the live actor tree, metrics, hangup, drain, readiness.
+"""The operator port: the console, the live actor tree, metrics, hangup, drain, readiness.
 
-Bound to ``CALLVISOR_ADMIN`` (loopback by default).  When ``ADMIN_TOKEN`` is set every route
-requires ``Authorization: Bearer <token>`` (compared in constant time); binding a non-loopback
-address without a token is refused at start-up by the settings.
+Bound to ``CALLVISOR_ADMIN`` (loopback by default).  When ``ADMIN_TOKEN`` is set every route but
+the console's sign-in form and its static files requires ``Authorization: Bearer <token>`` or the
+console's session cookie (both compared in constant time); binding a non-loopback address
+without a token is refused at start-up by the settings, and without a token a request whose
+``Host`` is not loopback is refused (403 ``host_not_loopback``).  A POST from a page of another
+origin is refused (403 ``cross_origin``).  The rules: :mod:`supervisor.admin_auth`.
 
 ======================================  =========================================================
+``GET /``                                the operator console (:mod:`supervisor.console`: its
+                                         page, state and sign-in routes)
 ``GET /actors``                          supervisor → calls → each call's child tasks
 ``GET /actors/{call_id}``                one call (404 if not live here)
 ``POST /actors/{call_id}/hangup``        end the call (reason ``operator_hangup``); 202
@@ -23,7 +28,6 @@ Like the public port, a :func:`~supervisor.json_app.create_json_app` app: 404, 4
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,32 +36,16 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from actors.handle import CallHandle
 from actors.log import log_event
 from config.errors import InstructionsDBError
 from config.health import Dependencies
 
+from .admin_auth import OperatorAuth, cross_origin, loopback_host
 from .cluster import Coordination
+from .console import OPEN_PATHS, describe_call, register_console
 from .json_app import create_json_app
 from .supervisor import Supervisor
 from .tenants_reload import ReloadResult
-
-
-def task_tree(task: trio.lowlevel.Task, depth: int = 0) -> list[dict[str, Any]]:
-    """The children of ``task``, read from trio's own task tree."""
-    if depth > 8:
-        return []
-    children = []
-    for nursery in task.child_nurseries:
-        for child in sorted(nursery.child_tasks, key=lambda t: t.name):
-            children.append({"task": child.name, "children": task_tree(child, depth + 1)})
-    return children
-
-
-def describe_call(call: CallHandle, now: float) -> dict[str, Any]:
-    view = dict(call.snapshot(now))
-    view["tasks"] = task_tree(call.task) if call.task is not None else []
-    return view
 
 
 def create_admin_app(
@@ -70,17 +58,27 @@ def create_admin_app(
     reload_tenants: Callable[[str], Awaitable[ReloadResult | None]] | None = None,
 ) -> QuartTrio:
     app = create_json_app("callvisor.admin")
-    expected = f"Bearer {admin_token}".encode() if admin_token else None
+    auth = OperatorAuth(admin_token)
 
     @app.before_request
     async def authorize() -> tuple[dict[str, Any], int] | None:
-        if expected is None:
-            return None
-        given = request.headers.get("Authorization", "").encode()
-        if hmac.compare_digest(given, expected):
+        refused = None
+        if not auth.required and not loopback_host(request.host):
+            refused = "host_not_loopback"
+        elif request.method == "POST" and cross_origin(request):
+            refused = "cross_origin"
+        if refused is not None:
+            log_event(
+                logging.WARNING, "admin_request_refused", "operator request refused before any route",
+                reason=refused, method=request.method, path=request.path[:100],
+            )
+            return {"ok": False, "error": refused}, 403
+        if auth.authorized(request) or request.path in OPEN_PATHS:
             return None
         log_event(logging.WARNING, "admin_unauthorized", "operator request without a valid token", path=request.path[:100])
         return {"ok": False, "error": "unauthorized"}, 401
+
+    register_console(app, supervisor, auth=auth, dependencies=dependencies, cluster=cluster)
 
     @app.get("/actors")
     async def actors() -> tuple[dict[str, Any], int]:
