@@ -19,7 +19,8 @@ events: docs/decisions/0014-console-live-updates.md.  Who may see it: :mod:`supe
 
 Every answer here carries a Content-Security-Policy that lets the page load only its own script,
 style and data (no inline script, no frames), ``Cache-Control: no-store`` and ``Referrer-Policy:
-no-referrer``.
+same-origin`` (not ``no-referrer``: under that, Chromium sends ``Origin: null`` with the sign-in
+form's POST, which the origin check must refuse).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ _HEADERS = {
         "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
 }
