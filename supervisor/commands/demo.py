@@ -5,7 +5,9 @@ free loopback ports, over TLS as in production (call control over https, the sid
 the platform's test CA trusted through ``SSL_CERT_FILE``), places one call per scenario
 (``_scenarios``), and prints a table: scenario, expected outcome, the HTTP response callvisor
 gave, what the platform received, and the log events.
-It ends with the live actor tree and the capacity, which must be back at zero.  Exit status 0
+It ends with the live actor tree and the capacity, which must be back at zero.  With ``--hold
+SECONDS`` it first holds two calls, one in a slow tool, and prints the tree and the operator
+console's address while they are up (``_hold``).  Exit status 0
 only when every scenario ended as expected.
 
 The example tenant's http tool (``https://tools.acme.example/orders``) is answered by an
@@ -31,6 +33,7 @@ from ..testing import (
     open_platform,
     settings_for,
 )
+from ._hold import SlowOrders, hold_calls
 from ._scenarios import SCENARIOS as SCENARIOS
 from ._scenarios import Demo, Observed
 
@@ -45,7 +48,7 @@ def _order_endpoint(request: httpx2.Request) -> httpx2.Response:
     return httpx2.Response(200, json={"order_id": order, "status": "shipped"})
 
 
-async def run_demo(out: TextIO = sys.stdout) -> int:
+async def run_demo(out: TextIO = sys.stdout, hold_s: float | None = None) -> int:
     signer = WebhookSigner(new_secret())
     logs = LogTap()
     results: list[tuple[str, str, Observed]] = []
@@ -63,8 +66,9 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
                 env={"CALL_SESSION_START_TIMEOUT_S": "2", "CALLVISOR_TOOL_ALLOWED_HOSTS": "tools.acme.example"},
             )
             platform.audio_duration_s = 0.05
+            orders = SlowOrders(_order_endpoint)
             async with (
-                open_callvisor(settings, tool_transport=httpx2.MockTransport(_order_endpoint)) as info,
+                open_callvisor(settings, tool_transport=httpx2.MockTransport(orders.handle)) as info,
                 httpx.AsyncClient(timeout=10.0) as http,
             ):
                 demo = Demo(platform, signer, info, http, logs)
@@ -75,8 +79,9 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
                     except Exception as exc:  # one scenario's failure is reported, not fatal
                         observed = Observed(problems=[f"{type(exc).__name__}: {exc}"])
                     results.append((name, expected, observed))
+                held = hold_s is None or await hold_calls(demo, orders, hold_s, out)
                 tree = (await http.get(f"{info.admin_url}/actors")).json()
-    failed = _print_table(results, out)
+    failed = _print_table(results, out) + (0 if held else 1)
     out.write("\nlive actor tree after the demo (GET /actors):\n")
     out.write(json.dumps(tree, indent=2) + "\n")
     capacity = tree["capacity"]
