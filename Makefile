@@ -6,6 +6,7 @@
 #   make soak    run the soak (about 10 minutes): the service at capacity, watched for growth
 #   make fuzz    fuzz the webhook endpoint (>= 10,000 cases), figures onto docs/benchmarks.md
 #   make audit   pip-audit over constraints.txt (.ci/audit.py says what it could not check)
+#   make screenshots  the operator console's picture in docs/operations.md (headless Chromium, tests/browser)
 #   make docs    regenerate docs/troubleshooting.md (from actors/log/_events.py), README's settings table
 #                and the fault matrix of docs/operations.md (from supervisor/commands/faults.py)
 #   make clean   remove the venv and caches
@@ -17,7 +18,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
 .DELETE_ON_ERROR:
-.PHONY: venv test demo bench soak fuzz docs audit clean
+.PHONY: venv test demo bench soak fuzz docs audit screenshots clean
 
 venv: $(STAMP)
 
@@ -71,6 +72,13 @@ audit: $(AUDIT_STAMP)
 fuzz: venv
 	HYPOTHESIS_PROFILE=fuzz CALLVISOR_FUZZ_REPORT=docs/benchmarks/sections/fuzz.md $(BIN)/pytest -p no:cacheprovider tests/fuzz/test_fuzz_webhooks.py
 	$(BIN)/python -m bench.sections docs
+
+# The console with live calls and a tool task, saved by the browser test itself (tests/browser):
+# Debian's chromium and chromium-driver must be installed (.ci/run installs them).
+screenshots: venv
+	CALLVISOR_SCREENSHOT=docs/operations/console.png $(BIN)/pytest -p no:cacheprovider -q \
+		tests/browser/test_console_browser.py -k drain
+	test -s docs/operations/console.png
 
 # Written to a temporary file first so that a failed rendering leaves the page as it was.
 docs: venv

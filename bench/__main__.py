@@ -6,7 +6,7 @@
     python -m bench --quick         a smoke run (about 6 minutes), same outputs, small loads
     python -m bench --only intake,burst   some benchmarks only (intake, intake-plaintext, peer,
                                     concurrency-httpless, concurrency-plaintext, concurrency,
-                                    peer-concurrency, burst, profile, public-port, tls-cost); add --merge to keep
+                                    peer-concurrency, burst, profile, public-port, tls-cost, console); add --merge to keep
                                     other saved results
     python -m bench profile [--rate R] [--seconds S]   only the profile, printed
     python -m bench render          rewrite the page and plots from the saved results.json
@@ -32,14 +32,14 @@ from typing import Any
 
 import attrs
 
-from bench import burst, concurrency, intake, profile, public_port_ab, tlscost
+from bench import burst, concurrency, console, intake, profile, public_port_ab, tlscost
 from bench.plan import FULL, QUICK, Plan
 from bench.procs import ROOT, MachineWatch, background_cores
 from bench.sysinfo import machine, raise_fd_limit
 
 PHASES = (
     "intake", "intake-plaintext", "peer", "concurrency-httpless", "concurrency-plaintext", "concurrency",
-    "peer-concurrency", "burst", "profile", "public-port", "tls-cost",
+    "peer-concurrency", "burst", "profile", "public-port", "tls-cost", "console",
 )
 
 
@@ -71,13 +71,14 @@ def run_all(plan: Plan, only: set[str], out: Path, place_rate: float | None = No
     if results["background_busy_cores"] > 0.3:
         print(f"bench: warning: the machine is already busy ({results['background_busy_cores']} cores)", flush=True)
     with MachineWatch() as watch:
-        _run_phases(results, plan, only, run_dir, watch, place_rate)
+        _run_phases(results, plan, only, run_dir, watch, place_rate, out)
     return results
 
 
 def _run_phases(
     results: dict[str, Any], plan: Plan, only: set[str], run_dir: Path, watch: MachineWatch,
     place_rate: float | None,
+    out: Path,
 ) -> None:
     started = time.monotonic()
     ours = peer = None
@@ -126,6 +127,8 @@ def _run_phases(
         _phase(results, "public_port", lambda: public_port_ab.measure(rounds=rounds, seconds=seconds), watch)
     if "tls-cost" in only:
         _phase(results, "tls_cost", lambda: tlscost.measure(connections=1000 if plan.name == "full" else 300), watch)
+    if "console" in only:  # its own section of the page (bench/console.py), written by the phase
+        _phase(results, "console", lambda: console.measure(run_dir, quick=plan.name == "quick", docs=out), watch)
     results["total_seconds"] = round(time.monotonic() - started, 1)
 
 

@@ -1,10 +1,15 @@
-"""The operator port: the live actor tree, metrics, hangup, drain, readiness.
+"""The operator port: the console, the live actor tree, metrics, hangup, drain, readiness.
 
-Bound to ``CALLVISOR_ADMIN`` (loopback by default).  When ``ADMIN_TOKEN`` is set every route
-requires ``Authorization: Bearer <token>`` (compared in constant time); binding a non-loopback
-address without a token is refused at start-up by the settings.
+Bound to ``CALLVISOR_ADMIN`` (loopback by default).  When ``ADMIN_TOKEN`` is set every route but
+the console's sign-in form and its static files requires ``Authorization: Bearer <token>`` or the
+console's session cookie (both compared in constant time); binding a non-loopback address
+without a token is refused at start-up by the settings, and without a token a request whose
+``Host`` is not loopback is refused (403 ``host_not_loopback``).  A POST from a page of another
+origin is refused (403 ``cross_origin``).  The rules: :mod:`supervisor.admin_auth`.
 
 ======================================  =========================================================
+``GET /``                                the operator console (:mod:`supervisor.console`: its
+                                         page, state and sign-in routes)
 ``GET /actors``                          supervisor → calls → each call's child tasks
 ``GET /actors/{call_id}``                one call (404 if not live here)
 ``POST /actors/{call_id}/hangup``        end the call (reason ``operator_hangup``); 202
@@ -23,7 +28,6 @@ Like the public port, a :func:`~supervisor.json_app.create_json_app` app: 404, 4
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,32 +36,35 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from actors.handle import CallHandle
 from actors.log import log_event
 from config.errors import InstructionsDBError
 from config.health import Dependencies
 
+from .admin_auth import OperatorAuth, cross_origin, loopback_host
 from .cluster import Coordination
-from .json_app import create_json_app
+from .console import OPEN_PATHS, describe_call, register_console
+from .json_app import create_json_app, encode_json, json_bytes_response
 from .supervisor import Supervisor
 from .tenants_reload import ReloadResult
 
-
-def task_tree(task: trio.lowlevel.Task, depth: int = 0) -> list[dict[str, Any]]:
-    """The children of ``task``, read from trio's own task tree."""
-    if depth > 8:
-        return []
-    children = []
-    for nursery in task.child_nurseries:
-        for child in sorted(nursery.child_tasks, key=lambda t: t.name):
-            children.append({"task": child.name, "children": task_tree(child, depth + 1)})
-    return children
+#: Calls ``GET /actors`` describes between two checkpoints: with thousands of calls the loop
+#: serves everything else between chunks instead of stalling for the whole tree (bench.console).
+ACTORS_CHUNK = 200
 
 
-def describe_call(call: CallHandle, now: float) -> dict[str, Any]:
-    view = dict(call.snapshot(now))
-    view["tasks"] = task_tree(call.task) if call.task is not None else []
-    return view
+async def _encoded_calls(supervisor: Supervisor) -> bytes:
+    """Every live call's view (``describe_call``), encoded as one JSON array, a chunk at a time.
+
+    The calls are those registered when it starts; a call that ends meanwhile is still described
+    (as ending, its tasks gone).
+    """
+    now = trio.current_time()
+    parts = []
+    for i, call in enumerate(list(supervisor.calls.values())):
+        if i and i % ACTORS_CHUNK == 0:
+            await trio.lowlevel.checkpoint()
+        parts.append(encode_json(describe_call(call, now))[:-1])
+    return b"[" + b",".join(parts) + b"]"
 
 
 def create_admin_app(
@@ -70,38 +77,50 @@ def create_admin_app(
     reload_tenants: Callable[[str], Awaitable[ReloadResult | None]] | None = None,
 ) -> QuartTrio:
     app = create_json_app("callvisor.admin")
-    expected = f"Bearer {admin_token}".encode() if admin_token else None
+    auth = OperatorAuth(admin_token)
 
     @app.before_request
     async def authorize() -> tuple[dict[str, Any], int] | None:
-        if expected is None:
-            return None
-        given = request.headers.get("Authorization", "").encode()
-        if hmac.compare_digest(given, expected):
+        refused = None
+        if not auth.required and not loopback_host(request.host):
+            refused = "host_not_loopback"
+        elif request.method == "POST" and cross_origin(request):
+            refused = "cross_origin"
+        if refused is not None:
+            log_event(
+                logging.WARNING, "admin_request_refused", "operator request refused before any route",
+                reason=refused, method=request.method, path=request.path[:100],
+            )
+            return {"ok": False, "error": refused}, 403
+        if auth.authorized(request) or request.path in OPEN_PATHS:
             return None
         log_event(logging.WARNING, "admin_unauthorized", "operator request without a valid token", path=request.path[:100])
         return {"ok": False, "error": "unauthorized"}, 401
 
+    register_console(app, supervisor, auth=auth, dependencies=dependencies, cluster=cluster)
+
     @app.get("/actors")
-    async def actors() -> tuple[dict[str, Any], int]:
+    async def actors() -> Response | tuple[dict[str, Any], int]:
         scope = request.args.get("scope", "replica")
         if scope not in ("replica", "cluster"):
             return {"ok": False, "error": "scope must be replica or cluster"}, 400
-        now = trio.current_time()
-        tree = supervisor.snapshot()
-        tree["calls"] = [describe_call(call, now) for call in supervisor.calls.values()]
+        if scope == "cluster" and cluster is None:
+            return {"ok": False, "error": "not in cluster mode (CALLVISOR_CLUSTER)"}, 400
+        head = encode_json(supervisor.snapshot())[:-2]  # without its closing "}\n"
+        body = [head, b',"calls":', await _encoded_calls(supervisor)]
         if scope == "cluster":
-            if cluster is None:
-                return {"ok": False, "error": "not in cluster mode (CALLVISOR_CLUSTER)"}, 400
+            assert cluster is not None
             try:
-                tree["cluster"] = {
+                fleet = {
                     "calls": await cluster.registry.calls(),
                     "capacity_used": await cluster.capacity.used_in_cluster(),
                     "capacity_limit": cluster.capacity.limit,
                 }
             except InstructionsDBError as err:
                 return {"ok": False, "error": "cluster_store_unavailable", "reason": err.reason}, 503
-        return tree, 200
+            body += [b',"cluster":', encode_json(fleet)[:-1]]
+        body.append(b"}\n")
+        return json_bytes_response(200, b"".join(body))
 
     @app.get("/actors/<call_id>")
     async def actor(call_id: str) -> tuple[dict[str, Any], int]:

@@ -10,7 +10,7 @@
      ├─ cluster-hangups                cluster mode: hangups other replicas asked for
      └─ servers nursery
           ├─ hypercorn public app      POST /webhooks/openai, GET /health
-          ├─ hypercorn operator app    /actors, /metrics, /ready, hangup, drain
+          ├─ hypercorn operator app    console (GET /), /actors, /metrics, /ready, hangup, drain
           └─ lifecycle                 drain → stop the servers → stop the supervisor
 
 Stopping: a signal or ``POST /drain`` starts a drain (new calls are rejected with SIP 503, live

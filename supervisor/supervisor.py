@@ -36,6 +36,7 @@ from config.source import TenantSource
 from .capacity import Capacity, LocalCapacity
 from .ledger import Claim, Ledger
 from .metrics import Metrics
+from .recent_decisions import RecentDecisions
 
 
 class DecisionLedger(Protocol):
@@ -70,6 +71,8 @@ class Supervisor:
         self.draining = False
         self.started_at: float | None = None
         self.decisions: DecisionLedger = decisions or Ledger()
+        #: The last few hundred decisions, for the operator console (bounded ring).
+        self.recent = RecentDecisions()
         self.env = CallEnv(
             settings=settings,
             source=source,
@@ -174,6 +177,7 @@ class Supervisor:
         ).inc()
         if math.isfinite(intake_s) and intake_s >= 0:
             self.metrics.intake_seconds.observe(intake_s)
+        self.recent.record(decision, decision_s=intake_s)
 
     def ended(self, call: CallHandle, *, reason: str, duration_s: float) -> None:
         self.metrics.calls_total.labels(outcome="ended", reason=reason).inc()
@@ -207,6 +211,10 @@ class Supervisor:
                 self._limit_series.add(tenant_id)
         self.metrics.capacity_in_use.labels(scope="global").set(self.capacity.in_use)
         self.metrics.draining.set(1 if self.draining else 0)
+
+    def tenant_limit(self, tenant_id: str) -> int | None:
+        """The tenant's own limit as its config said at its last call (None: only the global one)."""
+        return self._tenant_limits.get(tenant_id)
 
     def snapshot(self) -> dict[str, Any]:
         """The supervisor's own fields for ``GET /actors`` (the operator app adds the calls)."""

@@ -17,8 +17,33 @@ SERVICE_EVENTS = (
         code="admin_unauthorized",
         severity="WARNING",
         category="Operations",
-        cause="An operator request without the right `Authorization: Bearer` token",
-        response="HTTP 401",
+        cause="An operator request without the right `Authorization: Bearer` token or console "
+        "session cookie, or a console sign-in with a wrong token",
+        response="HTTP 401 (the sign-in form again, for a sign-in)",
+    ),
+    Event(
+        code="admin_request_refused",
+        severity="WARNING",
+        category="Operations",
+        cause="An operator request refused before any route (reason: cross_origin, a POST that a "
+        "page of another origin made, by its Origin or Sec-Fetch-Site; host_not_loopback, a "
+        "request without ADMIN_TOKEN whose Host is not a loopback address, as a DNS-rebinding "
+        "page sends)",
+        response="HTTP 403 `{\"ok\": false, \"error\": REASON}`",
+        fixes=(
+            ("cross_origin from a proxy", "a proxy in front of the operator port must pass the "
+             "Host header through unchanged (the console's Origin is compared with it)"),
+            ("host_not_loopback from a tool on the same machine", "address the port as "
+             "127.0.0.1 or localhost, or set ADMIN_TOKEN"),
+        ),
+    ),
+    Event(
+        code="operator_signed_in",
+        severity="INFO",
+        category="Operations",
+        cause="POST /console/sign-in with the operator token: the browser got the console's "
+        "session cookie (an HMAC of the token, never the token)",
+        response="HTTP 303 to the console",
     ),
     Event(
         code="drain_started",

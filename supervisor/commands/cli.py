@@ -49,8 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("serve", help="run the service (default)")
-    commands.add_parser(
+    demo = commands.add_parser(
         "demo", help="run every intake and call scenario against the simulated OpenAI platform"
+    )
+    demo.add_argument(
+        "--hold", type=float, default=0.0, metavar="SECONDS",
+        help="after the scenarios, hold two calls (one in a slow tool) for SECONDS (default 0: "
+        "just long enough to print them), printing the live tree and the operator console's "
+        "address, then end them",
     )
     simulate = commands.add_parser(
         "simulate",
@@ -145,7 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "demo":
         from .demo import run_demo
 
-        return trio.run(run_demo)
+        if args.hold is not None and not 0 <= args.hold <= 86400:
+            parser.error("--hold: SECONDS must be between 0 and 86400")
+        return trio.run(partial(run_demo, hold_s=args.hold))
     if command == "simulate":
         from .simulate import run_simulator
 

@@ -5,7 +5,9 @@ the GPT-Live tenant ``wonka-live`` of ``tenants-live.yaml``) on free loopback po
 the platform's test CA trusted through ``SSL_CERT_FILE``), places one call per scenario
 (``_scenarios``), and prints a table: scenario, expected outcome, the HTTP response callvisor
 gave, what the platform received, and the log events.
-It ends with the live actor tree and the capacity, which must be back at zero.  Exit status 0
+It ends with the live actor tree and the capacity, which must be back at zero.  With ``--hold
+SECONDS`` it first holds two calls, one in a slow tool, and prints the tree and the operator
+console's address while they are up (``_hold``).  Exit status 0
 only when every scenario ended as expected.
 
 The example tenant's http tool (``https://tools.acme.example/orders``) is answered by an
@@ -33,6 +35,7 @@ from ..testing import (
     open_platform,
     settings_for,
 )
+from ._hold import SlowOrders, hold_calls
 from ._live_scenarios import LIVE_SCENARIOS, demo_tenants
 from ._scenarios import SCENARIOS as REALTIME_SCENARIOS
 from ._scenarios import Demo, Observed, Scenario
@@ -51,7 +54,7 @@ def _order_endpoint(request: httpx2.Request) -> httpx2.Response:
     return httpx2.Response(200, json={"order_id": order, "status": "shipped"})
 
 
-async def run_demo(out: TextIO = sys.stdout) -> int:
+async def run_demo(out: TextIO = sys.stdout, hold_s: float | None = None) -> int:
     signer = WebhookSigner(new_secret())
     logs = LogTap()
     results: list[tuple[str, str, Observed]] = []
@@ -75,8 +78,9 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
                 },
             )
             platform.audio_duration_s = 0.05
+            orders = SlowOrders(_order_endpoint)
             async with (
-                open_callvisor(settings, tool_transport=httpx2.MockTransport(_order_endpoint)) as info,
+                open_callvisor(settings, tool_transport=httpx2.MockTransport(orders.handle)) as info,
                 httpx.AsyncClient(timeout=10.0) as http,
             ):
                 demo = Demo(platform, signer, info, http, logs)
@@ -87,8 +91,10 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
                     except Exception as exc:  # one scenario's failure is reported, not fatal
                         observed = Observed(problems=[f"{type(exc).__name__}: {exc}"])
                     results.append((name, expected, observed))
+                failed = _print_table(results, out)
+                held = hold_s is None or await hold_calls(demo, orders, hold_s, out)
                 tree = (await http.get(f"{info.admin_url}/actors")).json()
-    failed = _print_table(results, out)
+    failed += 0 if held else 1
     out.write("\nlive actor tree after the demo (GET /actors):\n")
     out.write(json.dumps(tree, indent=2) + "\n")
     capacity = tree["capacity"]

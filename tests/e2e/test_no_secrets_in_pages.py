@@ -61,6 +61,8 @@ async def test_no_page_of_either_port_shows_a_secret_or_a_webhook_body(
         ("GET", "/actors"), ("GET", "/actors?scope=cluster"), ("GET", "/actors/rtc_pages_live"),
         ("GET", "/actors/rtc_nobody"), ("GET", "/metrics"), ("GET", "/ready"), ("GET", "/nowhere"),
         ("POST", "/actors"), ("POST", "/actors/rtc_nobody/hangup"),
+        # The operator console: its page (or sign-in form), its script and its state.
+        ("GET", "/"), ("GET", "/console/console.js"), ("GET", "/console/state"),
     ]
     for method, path in admin:
         pages.append(_page(await rig.admin(method, path, headers=auth)))
@@ -68,6 +70,9 @@ async def test_no_page_of_either_port_shows_a_secret_or_a_webhook_body(
         pages.append(_page(await rig.admin(method, path, headers={"Authorization": "Bearer wrong"})))
     for method, path in [("GET", "/health"), ("HEAD", "/health"), ("GET", "/"), ("PUT", "/webhooks/openai")]:
         pages.append(_page(await rig.http.request(method, f"{rig.url}{path}")))
+    for token in (TOKEN, "wrong"):  # the console's sign-in: the cookie, and the form again
+        pages.append(_page(await rig.admin("POST", "/console/sign-in", data={"token": token})))
+    rig.http.cookies.clear()
     pages.append(_page(await rig.admin("POST", "/actors/rtc_pages_live/hangup", headers=auth)))
     await rig.wait_log("call_ended", call_id="rtc_pages_live")
     pages.append(_page(await rig.admin("GET", "/metrics", headers=auth)))
@@ -76,7 +81,7 @@ async def test_no_page_of_either_port_shows_a_secret_or_a_webhook_body(
     hmac_key = base64.b64decode(secret.removeprefix("whsec_")).decode("latin-1")
     forbidden = [rig.platform.api_key, secret, secret.removeprefix("whsec_"), hmac_key, TOKEN]
     forbidden += [body.decode() for body in delivered]
-    assert len(pages) == 5 + 3 * len(admin) + 4 + 2
+    assert len(pages) == 5 + 3 * len(admin) + 4 + 2 + 2
     for page in pages:
         assert leaks(page) == [], page[:300]
         assert [value[:12] for value in forbidden if value in page] == [], page[:300]
