@@ -55,6 +55,7 @@ class CallHandle:
         return {
             "call_id": self.call_id,
             "tenant_id": self.tenant_id,
+            "runtime": self.runtime,
             "state": self.state,
             "age_s": round(now - self.received_at, 3),
             "deadline_in_s": None if self.deadline is None else round(self.deadline - now, 3),

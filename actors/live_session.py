@@ -43,8 +43,9 @@ from .errors import SessionStartFailed
 from .handle import CallHandle
 from .live_playback import ReflectedAudio
 from .log import log_event
-from .session import START_ERRORS, SidebandSession, Target, start_failure
+from .session import SidebandSession
 from .sideband import excerpt, log_sideband_error, read_event
+from .sideband_connect import START_ERRORS, Target, start_failure
 
 if TYPE_CHECKING:
     from .call import CallEnv, CallPlan

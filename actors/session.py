@@ -43,29 +43,23 @@ from __future__ import annotations
 import json
 import logging
 import math
-import ssl
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-import h11
 import trio
-from attrs import frozen
 from trio_websocket import (
     CloseReason,
     ConnectionClosed,
     ConnectionRejected,
-    HandshakeError,
     WebSocketConnection,
     wrap_client_stream,
 )
 from wsproto.utilities import LocalProtocolError
-from wsproto.utilities import ProtocolError as WebSocketProtocolError
 
 from .errors import CallControlError, CallGoneError, SessionStartFailed
 from .handle import CallHandle
 from .log import log_event
 from .sideband import MAX_MESSAGE_BYTES, MESSAGE_QUEUE_SIZE, end_reason_of_close, excerpt
-from .tls import TlsSessions, describe_tls_failure, open_tls_over_tcp, tls_failure
+from .sideband_connect import START_ERRORS, Stream, Target, open_stream, start_failure
 from .tool_runs import Goodbyes, ToolRuns
 
 if TYPE_CHECKING:
@@ -78,56 +72,6 @@ SOCKET_CLOSE_S = 1.0
 #: How long one client event may wait to be sent: longer means the far side stopped reading
 #: (its TCP window stays shut), and the call ends as ``sideband_stalled``.
 SEND_TIMEOUT_S = 10.0
-
-_Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
-
-
-@frozen
-class Target:
-    """Where one call's sideband is: read once from its URL, used by every attempt."""
-
-    host: str
-    port: int
-    tls: bool
-    #: The path and query the upgrade asks for.
-    resource: str
-
-    @classmethod
-    def of(cls, url: str) -> Target:
-        parts = urlsplit(url)
-        tls = parts.scheme == "wss"
-        path = parts.path or "/"
-        return cls(
-            host=parts.hostname or "",
-            port=parts.port or (443 if tls else 80),
-            tls=tls,
-            resource=f"{path}?{parts.query}" if parts.query else path,
-        )
-
-    @property
-    def origin(self) -> tuple[str, int]:
-        return self.host, self.port
-
-    @property
-    def host_header(self) -> str:
-        return self.host if self.port in (80, 443) else f"{self.host}:{self.port}"
-
-
-async def _open_stream(target: Target, ssl_context: ssl.SSLContext, sessions: TlsSessions) -> _Stream:
-    """TCP to the sideband's host, with the TLS handshake done (and verified) for ``wss``."""
-    if not target.tls:
-        return await trio.open_tcp_stream(target.host, target.port)
-    return await open_tls_over_tcp(target.host, target.port, ssl_context, sessions=sessions)
-
-
-#: What a broken upgrade answer raises from the handshake (h11 parses it, wsproto checks it).
-_PROTOCOL_ERRORS = (h11.ProtocolError, WebSocketProtocolError)
-#: What a failed attempt raises, from the reader task or from our own waits (``start_failure``
-#: says what each means).
-START_ERRORS = (
-    HandshakeError, trio.TooSlowError, trio.BrokenResourceError, OSError, SessionStartFailed, *_PROTOCOL_ERRORS,
-)
-
 
 class SidebandSession(ToolRuns):
     """One call's sideband session; a runtime's subclass says what the sideband says.
@@ -157,7 +101,7 @@ class SidebandSession(ToolRuns):
         self._seen_tool_calls = None
         self._tool_queue = None
         #: Every TCP stream this session opened (a Live reattach opens a second), closed at the end.
-        self._streams: list[_Stream] = []
+        self._streams: list[Stream] = []
 
     # -- what a runtime says ------------------------------------------------------------------
 
@@ -286,7 +230,7 @@ class SidebandSession(ToolRuns):
     async def _open(self, target: Target, nursery: trio.Nursery) -> None:
         """TCP (and TLS), the upgrade, and the runtime's wait until the session is up; then
         ``self.ws`` is the sideband.  The caller bounds it with the start deadline."""
-        stream = await _open_stream(target, self.env.tls, self.env.tls_sessions)
+        stream = await open_stream(target, self.env.tls, self.env.tls_sessions)
         self._streams.append(stream)
         ws = await wrap_client_stream(
             nursery,
@@ -399,21 +343,3 @@ class SidebandSession(ToolRuns):
             **self._end_fields(),
         )
         self.env.hooks.ended(call, reason=reason, duration_s=duration_s)
-
-
-def start_failure(exc: BaseException) -> SessionStartFailed:
-    """What a failed attempt (not a 404) means for the call: ``call_session_start_failed``'s reason."""
-    if isinstance(exc, SessionStartFailed):
-        return exc
-    if isinstance(exc, trio.TooSlowError):
-        return SessionStartFailed("timeout", "the sideband was not up in time")
-    if isinstance(exc, ConnectionRejected):
-        return SessionStartFailed("handshake_rejected", f"HTTP {exc.status_code}")
-    if isinstance(exc, trio.BrokenResourceError):
-        tls = tls_failure(exc)
-        if tls is None:
-            return SessionStartFailed("handshake_failed", type(exc).__name__)
-        return SessionStartFailed("tls_error", describe_tls_failure(tls))
-    # A refused port, a reset, or an upgrade answer that breaks the protocol (a wrong
-    # Sec-WebSocket-Accept is h11's LocalProtocolError, from trio-websocket's reader).
-    return SessionStartFailed("handshake_failed", f"{type(exc).__name__}: {exc}"[:300])

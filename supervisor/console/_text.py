@@ -25,6 +25,7 @@ def _call_line(call: Mapping[str, Any]) -> str:
     parts = [
         f"call:{call['call_id']}",
         f"tenant {call.get('tenant_id') or 'unknown'}",
+        *(["GPT-Live"] if call.get("runtime") == "live" else []),
         str(call.get("state")),
         f"age {float(call.get('age_s') or 0):.1f}s",
         "no deadline yet" if deadline is None else f"ends in {float(deadline):.0f}s",

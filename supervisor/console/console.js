@@ -105,6 +105,7 @@ function callLine(call) {
   return [
     el("span", { class: "id" }, `call:${call.call_id}`),
     el("span", { class: "tenant" }, call.tenant_id || "unknown"),
+    el("span", { class: "runtime" }, call.runtime === "live" ? "GPT-Live" : "Realtime"),
     el("span", { class: "state" }, call.end_reason ? `${call.state} (ending: ${call.end_reason})` : call.state),
     el("span", { class: "age" }, `age ${seconds(call.age_s)}`),
     el("span", { class: "deadline" }, ends),

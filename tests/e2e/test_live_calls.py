@@ -148,7 +148,7 @@ async def test_an_accepted_live_call_attaches_greets_and_ends_on_session_closed(
     }
     check_client_event("live", greeting)
     tree = (await live_rig.admin("GET", "/actors")).json()
-    assert [(c["call_id"], c["state"]) for c in tree["calls"]] == [("live_w2", "live")]
+    assert [(c["call_id"], c["runtime"], c["state"]) for c in tree["calls"]] == [("live_w2", "live", "live")]
 
     with trio.fail_after(WAIT_S):
         await session.caller_hangup()

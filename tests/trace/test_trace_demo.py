@@ -39,6 +39,15 @@ EXPECTED: dict[str, tuple[list[int], list[int], str | None, str | None]] = {
     "rtc_demo_hangup": (upto(11), [], None, "caller_hangup"),
     "rtc_demo_no_session": ([*upto(9), 11], [10], "call_session_start_failed", "session_start_failed"),
     "rtc_demo_operator": (upto(11), [], None, "operator_hangup"),
+    # GPT-Live: the same steps; an ignored webhook (the other runtime's) stops after step 2.
+    "live_demo_healthy": (upto(11), [], None, "caller_hangup"),
+    "rtc_demo_pair": (upto(2), [], None, None),
+    "live_demo_pair": (upto(11), [], None, "caller_hangup"),
+    "live_demo_end": (upto(11), [], None, "end_call"),
+    "live_demo_transfer": (upto(11), [], None, "transferred"),
+    "live_demo_expired": (upto(11), [], None, "session_expired"),
+    "live_demo_lost": (upto(11), [], None, "caller_hangup"),
+    "live_demo_unknown": (upto(2), [], None, None),
 }
 
 
