@@ -212,7 +212,7 @@ class LiveSession(SidebandSession):
         )
         try:
             with trio.fail_after(self.env.settings.session_start_timeout_s):
-                await nursery.start(self._hold_reattached, Target.of(self._url()))
+                await nursery.start(self._hold_reattached, Target.of(self._url()), name="live-reattach")
         except (SessionStartFailed, trio.TooSlowError) as exc:
             detail = exc.reason if isinstance(exc, SessionStartFailed) else "timeout"
             log_event(

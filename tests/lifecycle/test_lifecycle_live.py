@@ -164,6 +164,8 @@ async def test_a_lost_sideband_is_attached_again_and_the_call_goes_on(
     assert json.loads(output["item"]["output"])["error"] == "tool_not_found"
     assert len(session.attach_paths) == 2
     assert (await session_counters(live, "live_lost"))["reattaches"] == 1
+    tasks = (await live.admin("GET", "/actors/live_lost")).json()["tasks"]
+    assert "live-reattach" in [task["task"] for task in tasks]
     ended = await live.caller_hangup(session)  # type: ignore[arg-type]
     assert (ended["reason"], ended["reattached"]) == ("caller_hangup", True)
     await live.assert_no_leaks()
