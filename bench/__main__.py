@@ -2,8 +2,8 @@
 
 ::
 
-    python -m bench                 the full run (about 35-40 minutes on 2 cores)
-    python -m bench --quick         a smoke run (about 6 minutes), same outputs, small loads
+    python -m bench                 the full run (about 55 minutes on 2 cores)
+    python -m bench --quick         a smoke run (about 9 minutes), same outputs, small loads
     python -m bench --only intake,burst   some benchmarks only (intake, intake-plaintext, peer,
                                     concurrency-httpless, concurrency-plaintext, concurrency,
                                     peer-concurrency, burst, profile, public-port, tls-cost, console,

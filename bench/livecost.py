@@ -223,7 +223,8 @@ def held(rig: Rig, plan: Plan) -> dict[str, Any]:
             step = rig.place(runtime, level - placed, plan.live_place_rate, f"{condition.replace('_', '')}{level}")
             placed = level
             if not procs.wait_until(lambda n=level: rig.open_sidebands() >= n, 120, interval_s=1.0):
-                stopped = f"{rig.open_sidebands()} sidebands of {level} after 120 s ({step['outcomes']})"
+                outcomes = ", ".join(f"{k} {v}" for k, v in step["outcomes"].items())
+                stopped = f"{rig.open_sidebands()} sidebands open of {level} after 120 s (webhooks answered: {outcomes})"
                 print(f"[live-cost]   {stopped}; no higher level", flush=True)
                 break
             time.sleep(3.0)

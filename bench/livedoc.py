@@ -51,6 +51,7 @@ def section(r: dict[str, Any]) -> list[str]:
     out += _foreign(r)
     out += _per_call(r.get("per_call") or {})
     out += _held(r.get("held") or {}, r.get("foreign_load") or {})
+    out += _failures(r.get("failures") or {})
     out += _dispatch(r.get("dispatch") or {}, r.get("held") or {})
     return out
 
@@ -106,14 +107,14 @@ def _held(held: dict[str, Any], foreign: dict[str, Any]) -> list[str]:
         "its five parts, less the idle rate) per call-minute, and as the share of one core that 1,000 such calls "
         "take. Reflected audio is the caller's frames (`session.input_audio.append`) and the model speaking without a "
         "pause (`session.output_audio.delta`), 20 ms frames of base64 PCM16 at 24 kHz (about 1,300 characters): "
-        "100 frames a second per call: both sides speaking all the time, the most a call can carry (the caller's "
+        "100 frames a second per call, as when both sides speak all the time: the most a call carries (the caller's "
         "frames come whether anyone speaks or not, so a real call carries at least half of it). The frames received are "
         "callvisor's own count (`audio_frames` in `GET /actors`, before and after the window, timed by the calls' "
         "`age_s`).",
         "",
         "| runtime and audio | calls held | callvisor cores above idle (all) | CPU s per call-minute | "
-        "% of one core per 1,000 calls | frames/s per call received (sent) | platform cores |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "% of one core per 1,000 calls | frames/s per call received (sent) | µs per frame received | platform cores |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for condition, label in CONDITION_NAMES.items():
         for lv in (held.get(condition) or {}).get("levels", []):
@@ -124,7 +125,8 @@ def _held(held: dict[str, Any], foreign: dict[str, Any]) -> list[str]:
             out.append(
                 f"| {label} | {lv['calls']:,} | {num(lv['cpu_cores'], 3)} ({num(lv['cpu_cores_whole'], 3)}) | "
                 f"{num(lv['cpu_s_per_call_minute'], 4)} | "
-                f"{num(lv['core_pct_per_1000_calls'], 1)} | {frames} | {num(lv['platform_cpu_cores'], 2)} |"
+                f"{num(lv['core_pct_per_1000_calls'], 1)} | {frames} | {num(_us_per_frame(lv), 1) if lv['nominal_frames_per_call_s'] else ''} | "
+                f"{num(lv['platform_cpu_cores'], 2)} |"
             )
     out.append("")
     out += _ratios(held)
@@ -135,6 +137,26 @@ def _held(held: dict[str, Any], foreign: dict[str, Any]) -> list[str]:
         if stopped:
             out += [f"{CONDITION_NAMES[condition]}: the climb stopped: {stopped}.", ""]
     return out
+
+
+def _us_per_frame(lv: dict[str, Any]) -> float:
+    """callvisor's CPU above idle over the frames it received, in µs (a silent call costs ~0)."""
+    frames_per_s = lv["frames_per_call_s"] * lv["calls"]
+    return lv["cpu_cores"] / frames_per_s * 1e6 if frames_per_s else math.nan
+
+
+def _failures(failures: dict[str, int]) -> list[str]:
+    if not failures:
+        return ["No call failed in the run (callvisor's log).", ""]
+    text = f"Calls that failed in the run (callvisor's log): {', '.join(f'`{k}` {v:,}' for k, v in failures.items())}."
+    if "call_session_start_failed:timeout" in failures:
+        text += (
+            " Those were GPT-Live calls placed while the audio of the calls already up kept callvisor's one thread busy: "
+            "their attach did not come up within `CALL_SESSION_START_TIMEOUT_S` (10 s), and they were hung up "
+            "(`session_start_failed`). Past one core of reflected audio, a process does not only fall behind on frames: "
+            "it fails new calls."
+        )
+    return [text, ""]
 
 
 def _top(held: dict[str, Any], condition: str) -> dict[str, Any] | None:
@@ -149,21 +171,30 @@ def _ratios(held: dict[str, Any]) -> list[str]:
     text = (
         f"Held without audio, at {silent['calls']:,} GPT-Live and {realtime['calls']:,} Realtime calls: "
         f"{num(silent['core_pct_per_1000_calls'], 1)}% against {num(realtime['core_pct_per_1000_calls'], 1)}% of one core "
-        "per 1,000 calls"
+        "per 1,000 calls above idle"
     )
     if realtime["cpu_s_per_call_minute"] and silent["cpu_s_per_call_minute"]:
         text += f" (GPT-Live over Realtime: **{num(silent['cpu_s_per_call_minute'] / realtime['cpu_s_per_call_minute'], 2)}x**)"
     else:
-        text += " (no ratio: at least one is within the idle rate's noise)"
+        low = {c: min((held[c]["levels"]), key=lambda lv: lv["calls"]) for c in ("realtime", "live_silent")}
+        noise = max(max(lv["cpu_cores_parts"]) - min(lv["cpu_cores_parts"]) for c in low for lv in held[c]["levels"])
+        text += (
+            f": no ratio, both are inside the noise. The process used {num(low['realtime']['cpu_cores_whole'], 4)} cores "
+            f"with {low['realtime']['calls']:,} Realtime calls and {num(realtime['cpu_cores_whole'], 4)} with "
+            f"{realtime['calls']:,}; {num(low['live_silent']['cpu_cores_whole'], 4)} and {num(silent['cpu_cores_whole'], 4)} "
+            f"for GPT-Live, with parts of a window {num(noise, 4)} cores apart at most: a held call without audio costs "
+            f"under about {num(noise / silent['calls'] * 1000 * 100, 2)}% of one core per 1,000 calls on either runtime"
+        )
     return [
-        text + ". A held call with nothing on its sideband costs next to nothing on either runtime: its reader task "
-        "is parked on the socket.",
+        text + ". Nothing arrives on such a sideband: its reader task stays parked on the socket.",
         "",
     ]
 
 
 def _limit(lv: dict[str, Any], foreign_cores: float) -> str:
     service, platform = lv["cpu_cores"], lv["platform_cpu_cores"]
+    if platform >= SATURATED and service >= SATURATED:
+        return f"both one-thread processes were saturated, callvisor at {num(service, 2)} cores and the platform at {num(platform, 2)}"
     if platform >= SATURATED:
         return f"the platform's one thread was saturated ({num(platform, 2)} cores)"
     if service >= SATURATED:
@@ -226,11 +257,24 @@ def _extrapolated(held: dict[str, Any]) -> list[str]:
             f"({num(ex['cpu_s_per_call_minute'] / realtime['cpu_s_per_call_minute'], 0)}x)"
         )
     out[-1] += (
-        f"; the audio is {num((ex.get('audio_share') or 0) * 100, 1)}% of it. callvisor runs on one thread: one process "
-        f"holds about {num(100 / max(ex['core_pct_per_1000_calls'], 1e-9) * 1000, 0)} such calls per core, whatever "
-        "`MAX_CONCURRENT_CALLS` says. How often OpenAI's sideband really sends frames is not documented (the reference "
-        "infers the bytes, about 64 KB/s of base64 per direction): the cost scales with the frame rate, so 100 ms frames "
-        "would cost about a fifth of this."
+        f"; the audio is {num((ex.get('audio_share') or 0) * 100, 1)}% of it. callvisor runs on one thread, so one process "
+        f"holds about {num(100 / max(ex['core_pct_per_1000_calls'], 1e-9) * 1000, 0)} such calls at most (one core), "
+        "whatever `MAX_CONCURRENT_CALLS` says."
+    )
+    audio = [lv for lv in (held.get("live_audio") or {}).get("levels", []) if lv["frames_per_call_s"]]
+    if len(audio) > 1:
+        cheapest, dearest = min(audio, key=_us_per_frame), max(audio, key=_us_per_frame)
+        low_cores = (ex["cores"] / ex["calls"] - ex["us_per_frame"] / 1e6 * 100 + _us_per_frame(cheapest) / 1e6 * 100) * ex["calls"]
+        out[-1] += (
+            f" Across the audio levels a frame cost from {num(_us_per_frame(cheapest), 1)} µs ({cheapest['calls']:,} calls) "
+            f"to {num(_us_per_frame(dearest), 1)} µs ({dearest['calls']:,} calls; the fewer frames a wakeup of the event "
+            f"loop finds, the dearer each); at the lowest, the same {ex['calls']:,} calls would take {num(low_cores, 2)} cores"
+            + (": either way more than the one core a process has." if low_cores > 1 else ".")
+        )
+    out[-1] += (
+        " How often OpenAI's sideband really sends frames is not documented (the reference "
+        "infers the bytes, about 64 KB/s of base64 per direction, not the frame length): most of a frame's cost is "
+        "per message, so fewer, longer frames would cost less, roughly in proportion to their number (not measured here)."
     )
     return [*out, ""]
 
