@@ -43,7 +43,8 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	touch $@
 
-# About 40 minutes on 2 cores (TLS, with one plaintext run beside it); writes docs/benchmarks.md, docs/benchmarks/*.png and results.json.
+# About 55 minutes on 2 cores (TLS, with one plaintext run beside it; GPT-Live's cost, bench/livecost.py, about 13 of them);
+# writes docs/benchmarks.md, docs/benchmarks/*.png, results.json and the live-cost section.
 # `make bench BENCH_ARGS=--quick` is a smoke run of a few minutes.
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)

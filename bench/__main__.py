@@ -2,12 +2,12 @@
 
 ::
 
-    python -m bench                 the full run (about 35-40 minutes on 2 cores)
-    python -m bench --quick         a smoke run (about 6 minutes), same outputs, small loads
+    python -m bench                 the full run (about 55 minutes on 2 cores)
+    python -m bench --quick         a smoke run (about 9 minutes), same outputs, small loads
     python -m bench --only intake,burst   some benchmarks only (intake, intake-plaintext, peer,
                                     concurrency-httpless, concurrency-plaintext, concurrency,
-                                    peer-concurrency, burst, profile, public-port, tls-cost, console); add --merge to keep
-                                    other saved results
+                                    peer-concurrency, burst, profile, public-port, tls-cost, console,
+                                    live-cost); add --merge to keep other saved results
     python -m bench profile [--rate R] [--seconds S]   only the profile, printed
     python -m bench render          rewrite the page and plots from the saved results.json
 
@@ -32,14 +32,14 @@ from typing import Any
 
 import attrs
 
-from bench import burst, concurrency, console, intake, profile, public_port_ab, tlscost
+from bench import burst, concurrency, console, intake, livecost, profile, public_port_ab, tlscost
 from bench.plan import FULL, QUICK, Plan
 from bench.procs import ROOT, MachineWatch, background_cores
 from bench.sysinfo import machine, raise_fd_limit
 
 PHASES = (
     "intake", "intake-plaintext", "peer", "concurrency-httpless", "concurrency-plaintext", "concurrency",
-    "peer-concurrency", "burst", "profile", "public-port", "tls-cost", "console",
+    "peer-concurrency", "burst", "profile", "public-port", "tls-cost", "console", "live-cost",
 )
 
 
@@ -129,6 +129,9 @@ def _run_phases(
         _phase(results, "tls_cost", lambda: tlscost.measure(connections=1000 if plan.name == "full" else 300), watch)
     if "console" in only:  # its own section of the page (bench/console.py), written by the phase
         _phase(results, "console", lambda: console.measure(run_dir, quick=plan.name == "quick", docs=out), watch)
+    if "live-cost" in only and _phase(results, "live_cost", lambda: livecost.run(run_dir, plan), watch):
+        # A section of its own (bench/sections.py), as `python -m bench.livecost` writes it.
+        livecost.write_section({**results["live_cost"], "machine": results["machine"]}, out)
     results["total_seconds"] = round(time.monotonic() - started, 1)
 
 

@@ -16,6 +16,9 @@ JSON document on stdout.  Modes:
 * ``burst``: ``--count`` connections opened first, then one webhook sent on each at the same
   instant.
 
+``--runtime live`` sends GPT-Live's ``live.transport.incoming`` (ids ``live_...``) instead of
+``realtime.call.incoming`` (``rtc_...``), for a Live tenant's number.
+
 Webhook bodies are built and signed before the clock starts, so signing costs nothing in the
 measured loop.  Every wait is bounded (``--timeout`` per answer; a step is abandoned
 ``STEP_GRACE_S`` after its last scheduled send).
@@ -35,7 +38,7 @@ import trio
 
 from bench.rawhttp import Answer, Connection, ConnectionLost, build_request
 from bench.stats import summary_ms
-from supervisor.testing import WebhookSigner, incoming_call_event
+from supervisor.testing import WebhookSigner, incoming_call_event, live_incoming_event
 
 HOST = "127.0.0.1"
 STEP_GRACE_S = 15.0
@@ -49,22 +52,26 @@ def _cpu_s() -> float:
 
 
 class Webhooks:
-    """Signed ``realtime.call.incoming`` requests, prepared ahead of time."""
+    """Signed ``realtime.call.incoming`` (or ``live.transport.incoming``) requests, prepared ahead of time."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.signer = WebhookSigner(args.secret)
         self.host = f"{HOST}:{args.port}"
         self.path = args.webhook_path
         self.to = args.to
+        self.live = args.runtime == "live"
+        #: What every call_id starts with, before the prefix.
+        self.id_prefix = "live" if self.live else "rtc"
 
     def build(self, prefix: str, count: int, start: int = 0) -> list[tuple[str, bytes]]:
         now = int(time.time())
         built = []
         for index in range(start, start + count):
-            call_id = f"rtc_{prefix}_{index:06d}"
-            event = incoming_call_event(call_id, to=f"sip:{self.to}@sip.example.com")
+            call_id = f"{self.id_prefix}_{prefix}_{index:06d}"
+            to = f"sip:{self.to}@sip.example.com"
+            event = live_incoming_event(call_id, to=to) if self.live else incoming_call_event(call_id, to=to)
             body = json.dumps(event).encode()
-            headers = self.signer.sign(body, webhook_id=f"wh_{prefix}_{index:06d}", timestamp=now)
+            headers = self.signer.sign(body, webhook_id=f"wh_{self.id_prefix}_{prefix}_{index:06d}", timestamp=now)
             headers["Content-Type"] = "application/json"
             built.append((call_id, build_request("POST", self.path, self.host, body=body, headers=headers)))
         return built
@@ -201,7 +208,7 @@ async def run_step(args: argparse.Namespace, hooks: Webhooks, rate: float, count
         "abandoned": abandoned,
         "reconnects": pool.reconnects,
         "loadgen_cpu_s": round(cpu, 3),
-        "call_id_prefix": f"rtc_{prefix}_",
+        "call_id_prefix": f"{hooks.id_prefix}_{prefix}_",
     }
     return result
 
@@ -296,7 +303,7 @@ async def sequential(args: argparse.Namespace) -> dict[str, Any]:
         "outcomes": outcomes,
         "round_trip": summary_ms(latencies),
         "samples_ms": [round(s * 1000, 3) for s in latencies],
-        "call_id_prefix": f"rtc_{args.prefix}_",
+        "call_id_prefix": f"{hooks.id_prefix}_{args.prefix}_",
     }
 
 
@@ -350,7 +357,7 @@ async def burst(args: argparse.Namespace) -> dict[str, Any]:
         "decide_all_s": round(trio.current_time() - started, 3),
         "outcomes": outcomes,
         "round_trip": summary_ms(latencies),
-        "call_id_prefix": f"rtc_{args.prefix}_",
+        "call_id_prefix": f"{hooks.id_prefix}_{args.prefix}_",
     }
 
 
@@ -362,6 +369,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--webhook-path", default="/webhooks/openai")
     parser.add_argument("--path", default="/health", help="route of the ceiling mode")
     parser.add_argument("--to", default="+18005551212", help="dialed number")
+    parser.add_argument(
+        "--runtime", choices=["realtime", "live"], default="realtime",
+        help="the webhook sent: realtime.call.incoming or live.transport.incoming",
+    )
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--rates", type=float, nargs="*", default=[])

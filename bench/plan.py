@@ -36,6 +36,16 @@ class Plan:
     burst_limit: int
     burst_reps: int
     profile_s: float
+    #: bench.livecost: calls per repetition of the per-call run (accept, greeting, hangup), at
+    #: ``live_call_rate`` calls/s; the levels of held calls, each measured for ``live_window_s``;
+    #: the rate they are placed at.  Live calls with reflected audio climb ``live_audio_levels``
+    #: (lower ones too: the platform cannot send 100 frames/s for long past a hundred calls).
+    live_calls: int
+    live_call_rate: float
+    live_levels: tuple[int, ...]
+    live_audio_levels: tuple[int, ...]
+    live_window_s: float
+    live_place_rate: float
 
 
 FULL = Plan(
@@ -61,6 +71,12 @@ FULL = Plan(
     burst_limit=100,
     burst_reps=3,
     profile_s=20.0,
+    live_calls=300,
+    live_call_rate=20.0,
+    live_levels=(100, 250, 500, 1000),
+    live_audio_levels=(25, 50, 100, 250, 1000),
+    live_window_s=30.0,
+    live_place_rate=40.0,
 )
 
 QUICK = Plan(
@@ -86,4 +102,10 @@ QUICK = Plan(
     burst_limit=100,
     burst_reps=1,
     profile_s=4.0,
+    live_calls=60,
+    live_call_rate=20.0,
+    live_levels=(50, 100),
+    live_audio_levels=(25, 50, 100),
+    live_window_s=10.0,
+    live_place_rate=40.0,
 )

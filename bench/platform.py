@@ -16,14 +16,18 @@ unknown call_ids) and adds what a load test needs and the per-call control API l
   connection) the REST API saw, in all and in a *connection window* (``POST /conn_window`` +
   ``GET /conn_window``: accepts, requests, connections used and connections first seen since the
   window opened), so that a run can say how many connections a server opens per accept;
-* ``POST /tool``: the HTTP endpoint of the bench tenant's ``http`` tool, answered at once.
+* ``POST /tool``: the HTTP endpoint of the bench tenant's ``http`` tool, answered at once;
+* GPT-Live sessions get the same hangup policy (``session.closed`` ``remote_hangup``), and the
+  Live audio knobs: ``reflect_audio`` (the caller's frames, every ``audio_frame_ms``, from each
+  attach on) and ``live_talk`` (the model speaks without a pause from each attach on, so that
+  output frames flow at the same rate: with both, 100 frames a second per call at 20 ms).
 
 ``--tls --trust-bundle PATH`` serves REST over https and the sideband over wss with a trustme
 test CA (``SimulatedPlatform(tls=True)``) and writes PATH: the system CA bundle plus that CA,
 what the service and the peer are given as ``SSL_CERT_FILE``.  The control API and the tool
 endpoint stay plain http (they are the benchmark's, not OpenAI's).
 
-It prints one JSON line (``base_url``, ``realtime_url``, ``control_url``, ``tool_url``,
+It prints one JSON line (``base_url``, ``realtime_url``, ``live_url``, ``control_url``, ``tool_url``,
 ``api_key``, ``tls`` and ``trust_bundle``, null without TLS) and serves until interrupted.
 """
 
@@ -47,11 +51,19 @@ from bench.stats import summary_ms
 from bench.sysinfo import raise_fd_limit
 from supervisor.http_server import hypercorn_config, install
 from supervisor.json_app import create_json_app, json_response
-from supervisor.testing import RecordedRequest, SimulatedCall, SimulatedPlatform, serve_platform
+from supervisor.testing import (
+    RecordedRequest,
+    SimulatedCall,
+    SimulatedLiveSession,
+    SimulatedPlatform,
+    serve_platform,
+)
 
 TOOL_OUTPUT_TIMEOUT_S = 30.0
 TOOL_NAME = "lookup_order"
 TOOL_ARGUMENTS = '{"order_number": "A-1042"}'
+#: ``live_talk``: the model's speech is played in utterances of this length, back to back.
+TALK_UTTERANCE_S = 10.0
 
 
 class ToolWindow:
@@ -94,6 +106,8 @@ class BenchPlatform(SimulatedPlatform):
         self.hangup_after_s: float | None = None
         self.tool_period_s: float | None = None
         self.tool_name = TOOL_NAME
+        self.live_talk = False
+        self.live_attached_total = 0
         self.requests_by_action: Counter[str] = Counter()
         self.accepted_by_prefix: Counter[str] = Counter()
         self.tool_waiters: dict[str, trio.Event] = {}
@@ -105,6 +119,7 @@ class BenchPlatform(SimulatedPlatform):
         self.on_request(self.count_request)
         self.on_attached(self.attached)
         self.on_client_event(self.client_event)
+        self.on_live_attached(self.live_attached)
 
     def count_request(self, request: RecordedRequest) -> None:
         self.requests_by_action[request.action] += 1
@@ -139,7 +154,22 @@ class BenchPlatform(SimulatedPlatform):
         if self.tool_period_s is not None:
             self.start_soon(partial(self._call_tools, call, self.tool_period_s), name="tools")
 
-    async def _hang_up_later(self, call: SimulatedCall, delay_s: float) -> None:
+    def live_attached(self, session: SimulatedLiveSession) -> None:
+        self.live_attached_total += 1
+        if self.hangup_after_s is not None:
+            self.start_soon(partial(self._hang_up_later, session, self.hangup_after_s), name="hangup")
+        if self.live_talk:
+            self.start_soon(partial(self._talk, session), name="talk")
+
+    async def _talk(self, session: SimulatedLiveSession) -> None:
+        """The model speaks until the session ends: output frames at the frame rate, no pause."""
+        while session.state == "accepted" and session.live_connections:
+            try:
+                await session.play_audio(duration_s=TALK_UTTERANCE_S)
+            except Exception:  # the session ended while we were sending
+                return
+
+    async def _hang_up_later(self, call: SimulatedCall | SimulatedLiveSession, delay_s: float) -> None:
         await trio.sleep(delay_s)
         if call.state != "ended":
             await call.caller_hangup()
@@ -168,10 +198,11 @@ class BenchPlatform(SimulatedPlatform):
             await trio.sleep_until(started + period_s)
 
     async def hangup_all(self) -> int:
-        live = [c for c in self.calls.values() if c.live_connections]
+        live: list[SimulatedCall | SimulatedLiveSession] = [c for c in self.calls.values() if c.live_connections]
+        live += [s for s in self.live_sessions.values() if s.live_connections]
         limiter = trio.CapacityLimiter(200)
 
-        async def one(call: SimulatedCall) -> None:
+        async def one(call: SimulatedCall | SimulatedLiveSession) -> None:
             async with limiter:
                 await call.caller_hangup()
 
@@ -189,6 +220,8 @@ class BenchPlatform(SimulatedPlatform):
             "requests": dict(self.requests_by_action),
             "accepted_by_prefix": dict(self.accepted_by_prefix),
             "attached_total": self.attached_total,
+            "live_sessions": dict(Counter(session.state for session in self.live_sessions.values())),
+            "live_attached_total": self.live_attached_total,
             "handshakes": len(self.handshakes),
             "handshake_statuses": dict(Counter(h.status for h in self.handshakes)),
             "rest_connections": len(self.rest_clients),
@@ -226,9 +259,17 @@ def create_control_app(platform: BenchPlatform) -> QuartTrio:
             platform.auto_audio = bool(data["auto_audio"])
         if "tool_name" in data:
             platform.tool_name = str(data["tool_name"])
+        if "reflect_audio" in data:
+            platform.reflect_audio = bool(data["reflect_audio"])
+        if "audio_frame_ms" in data:
+            platform.audio_frame_ms = int(data["audio_frame_ms"])
+        if "live_talk" in data:
+            platform.live_talk = bool(data["live_talk"])
         return json_response(200, {
             "hangup_after_s": platform.hangup_after_s, "tool_period_s": platform.tool_period_s,
             "auto_audio": platform.auto_audio, "tool_name": platform.tool_name,
+            "reflect_audio": platform.reflect_audio, "audio_frame_ms": platform.audio_frame_ms,
+            "live_talk": platform.live_talk,
         })
 
     @app.post("/hangup_all")
@@ -276,6 +317,7 @@ async def run(host: str, trust_bundle: Path | None) -> None:
                 {
                     "base_url": platform.base_url,
                     "realtime_url": platform.realtime_url,
+                    "live_url": platform.live_url,
                     "control_url": binds[0],
                     "tool_url": f"{binds[0]}/tool",
                     "api_key": platform.api_key,

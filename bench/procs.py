@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_TENANTS = ROOT / "config" / "examples" / "tenants.yaml"
 #: The number the bench tenant answers (a copy of acme-corp without a concurrency limit).
 BENCH_NUMBER = "+18005550199"
+#: The number of ``bench-live``: the bench tenant on GPT-Live (``runtime: live``), same prompts and tools.
+BENCH_LIVE_NUMBER = "+18005550198"
 START_TIMEOUT_S = 60.0
 
 
@@ -109,7 +111,7 @@ def trust_env(urls: dict[str, Any]) -> dict[str, str]:
 
 def write_tenants(run_dir: Path, tool_url: str) -> Path:
     """The example tenants plus ``bench``: acme-corp's prompts, no concurrency limit, and an
-    http tool answered by the bench platform."""
+    http tool answered by the bench platform; and ``bench-live``, the same on GPT-Live."""
     tenants = yaml.safe_load(EXAMPLE_TENANTS.read_text())
     acme = next(t for t in tenants["tenants"] if t["id"] == "acme-corp")
     bench = json.loads(json.dumps(acme))
@@ -119,7 +121,11 @@ def write_tenants(run_dir: Path, tool_url: str) -> Path:
     for tool in bench["config"]["tools"]:
         if tool["kind"] == "http":
             tool["url"] = tool_url
-    tenants["tenants"].append(bench)
+    live = json.loads(json.dumps(bench))
+    live["id"] = "bench-live"
+    live["phone_numbers"] = [BENCH_LIVE_NUMBER]
+    live["config"].update({"runtime": "live", "model": "gpt-live-1"})
+    tenants["tenants"] += [bench, live]
     path = run_dir / "tenants.yaml"
     path.write_text(yaml.safe_dump(tenants, sort_keys=False))
     return path

@@ -206,6 +206,22 @@ async def test_attach_needs_the_key_and_an_accepted_session(
     ]
 
 
+async def test_on_live_attached_sees_each_attach_after_session_started(
+    mock_clock: MockClock, platform: SimulatedPlatform
+) -> None:
+    """The on_live_attached hook is given the session once per attach, after session.started was sent."""
+    session = accepted(platform, "live_hook")
+    seen: list[tuple[str, int]] = []
+    platform.on_live_attached(lambda s: seen.append((s.session_id, s.live_connections)))
+    with trio.fail_after(5):
+        for _ in range(2):
+            async with attach(platform, "live_hook") as ws:
+                assert (await receive(ws))["type"] == "session.started"
+                await session.send({"type": "session.output_transcript.delta", "delta": "hi"})
+                await ws.get_message()
+    assert seen == [("live_hook", 1), ("live_hook", 1)]
+
+
 async def test_realtime_and_live_share_the_listener(
     mock_clock: MockClock, platform: SimulatedPlatform
 ) -> None:

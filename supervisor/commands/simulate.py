@@ -16,7 +16,9 @@ does, and a small control API on a third port to script it and read what it saw:
 ``POST /fail``                    ``{"action", "call_id"?, "status"?, "times"?}``
 ``POST /delay``                   ``{"action", "seconds", "call_id"?, "times"?}``
 ``POST /fail_connect``            ``{"call_id"?, "times"?}``: sideband handshakes answer 404
-``POST /settings``                ``{"auto_audio", "audio_duration_s", "refer_closes_after_s"}``
+``POST /settings``                ``{"auto_audio", "audio_duration_s", "refer_closes_after_s",
+                                  "reflect_audio", "audio_frame_ms"}``: any of them; answers
+                                  all of them
 ================================  ==========================================================
 
 By default every call_id is known (``--strict-calls`` turns that off), so a webhook posted by
@@ -24,6 +26,11 @@ another tool can be accepted without registering the call first.  ``--tls`` serv
 over https and the sideband over wss, as OpenAI does, with a certificate of a test CA made at
 start (valid for 127.0.0.1, localhost, ::1 and ``--host``); ``--ca-file PATH`` writes that CA's
 certificate for clients.  The control API stays plain http.
+
+A GPT-Live session is driven through the same ``/calls/{id}/...`` routes, by its session id
+(``live_...``, known once accepted): ``events``, ``function_call`` (through its Responses
+delegation), ``hangup`` (``session.closed`` with ``remote_hangup``; abrupt: TCP dropped and the
+session ended) and ``send`` reach the session's sideband, not a Realtime call's.
 """
 
 from __future__ import annotations
@@ -43,7 +50,13 @@ from quart_trio import QuartTrio
 from supervisor.http_server import hypercorn_config, install
 
 from ..json_app import create_json_app
-from ..testing import PlatformTls, SimulatedPlatform, serve_platform
+from ..testing import (
+    PlatformTls,
+    SimulatedCall,
+    SimulatedLiveSession,
+    SimulatedPlatform,
+    serve_platform,
+)
 
 
 def create_control_app(platform: SimulatedPlatform) -> QuartTrio:
@@ -60,6 +73,12 @@ def create_control_app(platform: SimulatedPlatform) -> QuartTrio:
     async def body() -> dict[str, Any]:
         data = await request.get_json(force=True, silent=True)
         return data if isinstance(data, dict) else {}
+
+    def peer(call_id: str) -> SimulatedCall | SimulatedLiveSession:
+        """The Live session ``call_id`` names, else its Realtime call (KeyError: 404)."""
+        if call_id in platform.live_sessions:
+            return platform.live_session(call_id)
+        return platform.call(call_id)
 
     @app.get("/state")
     async def state() -> dict[str, Any]:
@@ -87,7 +106,7 @@ def create_control_app(platform: SimulatedPlatform) -> QuartTrio:
     async def events(call_id: str) -> tuple[dict[str, Any], int]:
         if call_id not in platform.calls:
             return {"error": "unknown call"}, 404
-        return {"events": platform.sideband_events(call_id)}, 200
+        return {"events": peer(call_id).client_events}, 200
 
     @app.post("/calls/<call_id>")
     async def expect(call_id: str) -> dict[str, Any]:
@@ -102,7 +121,7 @@ def create_control_app(platform: SimulatedPlatform) -> QuartTrio:
     async def function_call(call_id: str) -> tuple[dict[str, Any], int]:
         data = await body()
         with trio.move_on_after(10):
-            tool_call_id = await platform.call(call_id).function_call(
+            tool_call_id = await peer(call_id).function_call(
                 str(data.get("name", "")), str(data.get("arguments", "{}"))
             )
             return {"tool_call_id": tool_call_id}, 200
@@ -114,16 +133,16 @@ def create_control_app(platform: SimulatedPlatform) -> QuartTrio:
         if not isinstance(event.get("type"), str):
             return {"error": "an event needs a string type"}, 400
         with trio.move_on_after(10):
-            await platform.call(call_id).send(event)
+            await peer(call_id).send(event)
             return {"ok": True}, 200
         return {"error": "no sideband connected within 10 s"}, 409
 
     @app.post("/calls/<call_id>/hangup")
     async def hangup(call_id: str) -> dict[str, Any]:
         data = await body()
-        call = platform.call(call_id)
+        call = peer(call_id)
         with trio.move_on_after(10):
-            await (call.abort() if data.get("abrupt") else call.caller_hangup())
+            await (call.abort(end_call=True) if data.get("abrupt") else call.caller_hangup())
         return {"ok": True}
 
     @app.post("/fail")
@@ -163,10 +182,19 @@ def create_control_app(platform: SimulatedPlatform) -> QuartTrio:
         if "refer_closes_after_s" in data:
             value = data["refer_closes_after_s"]
             platform.refer_closes_after_s = None if value is None else float(value)
+        if "reflect_audio" in data:
+            platform.reflect_audio = bool(data["reflect_audio"])
+        if "audio_frame_ms" in data:
+            frame_ms = data["audio_frame_ms"]
+            if type(frame_ms) is not int:
+                raise ValueError("audio_frame_ms must be an integer >= 1")
+            platform.audio_frame_ms = frame_ms  # ValueError (400) below 1
         return {
             "auto_audio": platform.auto_audio,
             "audio_duration_s": platform.audio_duration_s,
             "refer_closes_after_s": platform.refer_closes_after_s,
+            "reflect_audio": platform.reflect_audio,
+            "audio_frame_ms": platform.audio_frame_ms,
         }
 
     return app

@@ -65,8 +65,8 @@ Pieces:
   :class:`LogTap` keeps its JSON log lines (:class:`LogLines`) and lets a task wait for one.
   :class:`Driver` (:func:`open_driver`) places calls into it and reads what it answered,
   logged and sent to OpenAI: the demo and the tests all drive callvisor through it.
-- ``record=False`` and the ``on_request`` / ``on_attached`` / ``on_client_event`` hooks and
-  ``start_soon`` are for long runs (the benchmarks' platform) that keep counters, not records.
+- ``record=False`` and the ``on_request`` / ``on_attached`` / ``on_client_event`` /
+  ``on_live_attached`` hooks and ``start_soon`` are for long runs (the benchmarks' platform) that keep counters, not records.
 
 Layout: this ``__init__`` is the face; the private modules below it never import it.
 ``_state`` holds what the REST half (``_rest``) and the sideband half (``_sideband``, the

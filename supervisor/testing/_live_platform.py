@@ -8,7 +8,7 @@ the knobs of the Live sideband's audio.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -42,6 +42,13 @@ class LiveSurface:
         if value < 1:
             raise ValueError("audio_frame_ms must be at least 1")
         self._state.audio_frame_ms = value
+
+    # -- hooks ----------------------------------------------------------------------------
+
+    def on_live_attached(self, hook: Callable[[SimulatedLiveSession], None] | None) -> None:
+        """Call ``hook`` with the session whenever a Live sideband connection attaches to it
+        (after ``session.started``; the Live counterpart of ``on_attached``)."""
+        self._state.on_live_attached = hook
 
     # -- sessions -------------------------------------------------------------------------
 

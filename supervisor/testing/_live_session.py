@@ -200,6 +200,11 @@ class SimulatedLiveSession(SidebandPeer):
 
     # -- used by the platform and the reactions -------------------------------------------
 
+    def _attach(self, conn: _Connection) -> None:
+        super()._attach(conn)
+        if self._state.on_live_attached is not None:
+            self._state.on_live_attached(self)
+
     def _accept(self, body: dict[str, Any]) -> None:
         """What a successful REST accept does: the session starts, and attaches are admitted."""
         if self.state == "incoming":

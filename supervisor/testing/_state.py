@@ -133,7 +133,8 @@ class PlatformState(Generic[CallT]):
     ``record`` False keeps no per-request or per-event records (a long benchmark would keep
     millions); the ``on_*`` hooks then say what happened: ``on_request`` for each call-control
     request, ``on_attached`` when a sideband connection is attached to its call,
-    ``on_client_event`` for each client event.
+    ``on_client_event`` for each client event, and ``on_live_attached`` when a GPT-Live
+    sideband connection is attached to its session.
     """
 
     def __init__(self, *, api_key: str, tls: PlatformTls | None) -> None:
@@ -147,6 +148,8 @@ class PlatformState(Generic[CallT]):
         self.on_request: Callable[[RecordedRequest], None] | None = None
         self.on_attached: Callable[[CallT], None] | None = None
         self.on_client_event: Callable[[CallT, dict[str, Any]], None] | None = None
+        #: Given the ``_live_session.SimulatedLiveSession`` (typed loosely, as ``live_sessions``).
+        self.on_live_attached: Callable[[Any], None] | None = None
         self.calls: dict[str, CallT] = {}
         #: GPT-Live sessions by session_id: ``_live_session.SimulatedLiveSession``, typed loosely
         #: because that module imports this one; use its ``live_session`` / ``expect_live_session``.

@@ -14,7 +14,8 @@ def test_benchmarks_page_carries_every_section_file_as_it_is() -> None:
     """docs/benchmarks.md holds docs/benchmarks/sections/*.md verbatim (run `python -m bench.sections docs`)."""
     page = (DOCS / sections.PAGE).read_text()
     found = sections.read(DOCS)
-    assert [name for name, _ in found] == ["console", "fuzz"]  # make bench (bench.console), make fuzz
+    # make bench (bench.console, bench.livecost), make fuzz
+    assert [name for name, _ in found] == ["console", "fuzz", "live-cost"]
     assert sections.splice(page, found) == page
 
 
