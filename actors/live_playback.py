@@ -10,7 +10,8 @@ clock has passed the end of what it said (frames may arrive faster than they pla
 Quiet means no frame, or frames of silence (the reference notes the model may stream silence
 while it says nothing): a frame is heard when its peak sample reaches :data:`AUDIBLE_PEAK`.
 Frames arrive continuously, so nothing is decoded unless a goodbye is being waited for; the
-rest of the time a frame costs one clock read.
+rest of the time a frame costs one clock read.  While one is, a frame is read off its text
+(:func:`audio_frame`, no JSON parse) and looked at one sample in :data:`PEAK_STRIDE`.
 
 Speech already going on when the output was sent (an acknowledgement of the delegation) is let
 finish first; a goodbye that follows it with no gap at all is only ended by the wait's bound.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import sys
 from array import array
 from typing import Any
@@ -36,21 +38,47 @@ AUDIBLE_PEAK = 64
 MAX_UTTERANCE_S = 120.0
 
 
+#: Every how many samples :func:`peak` looks at: speech is far longer than 8 samples (a third
+#: of a millisecond), and each sample looked at costs a Python integer.
+PEAK_STRIDE = 8
+#: A frame's fields, read off its text without parsing it: base64 holds no quote or backslash,
+#: so the ``delta`` string ends at the next quote; the timestamps are plain integers.
+_DELTA = re.compile(r'"delta"\s*:\s*"([A-Za-z0-9+/=]*)"')
+_START_MS = re.compile(r'"start_ms"\s*:\s*(\d{1,15})[,}\s]')
+_END_MS = re.compile(r'"end_ms"\s*:\s*(\d{1,15})[,}\s]')
+
+
 def peak(audio: object) -> int:
-    """The largest absolute sample of base64 PCM16LE ``audio``; 0 when it is not that."""
+    """About the largest absolute sample of base64 PCM16LE ``audio`` (every
+    :data:`PEAK_STRIDE`-th sample); 0 when it is silence or not audio at all."""
     if not isinstance(audio, str) or not audio:
         return 0
     try:
         pcm = base64.b64decode(audio, validate=True)
     except (binascii.Error, ValueError):
         return 0
+    if not pcm.strip(b"\x00"):
+        return 0  # digital silence, the usual quiet, found without looking at samples
     samples = array("h")
     samples.frombytes(pcm[: len(pcm) - len(pcm) % 2])
     if sys.byteorder == "big":
         samples.byteswap()
-    if not samples:
-        return 0
-    return max(max(samples), -min(samples))
+    looked_at = samples[::PEAK_STRIDE]
+    return max(max(looked_at), -min(looked_at)) if looked_at else 0
+
+
+def audio_frame(message: str) -> dict[str, Any] | None:
+    """The fields of a ``session.output_audio.delta`` message that goodbyes need (``delta``,
+    ``start_ms``, ``end_ms``), read off its text; None when it holds no ``delta`` string."""
+    delta = _DELTA.search(message)
+    if delta is None:
+        return None
+    start, end = _START_MS.search(message), _END_MS.search(message)
+    return {
+        "delta": delta.group(1),
+        "start_ms": int(start.group(1)) if start else None,
+        "end_ms": int(end.group(1)) if end else None,
+    }
 
 
 class ReflectedAudio:

@@ -24,8 +24,8 @@ at the first event that is not an ``error``, or once :data:`QUIET_START_S` passe
   REST and ends as ``sideband_lost``.
 
 Reflected audio arrives continuously (about 50 frames a second each way, some 1,300 characters
-each): caller audio is dropped on its first bytes, unparsed; model audio is parsed only while a
-goodbye is being waited for.  Both are counted (``audio_frames`` in ``GET /actors``).
+each): caller audio is dropped on its first bytes, unparsed; model audio is read (its fields
+off its text, never JSON-parsed) only while a goodbye is being waited for.  Both are counted (``audio_frames`` in ``GET /actors``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from trio_websocket import CloseReason, ConnectionClosed, WebSocketConnection
 
 from .errors import SessionStartFailed
 from .handle import CallHandle
-from .live_playback import ReflectedAudio
+from .live_playback import ReflectedAudio, audio_frame
 from .log import log_event
 from .session import SidebandSession
 from .sideband import excerpt, log_sideband_error, read_event
@@ -135,7 +135,7 @@ class LiveSession(SidebandSession):
                 return
             if message.startswith(_OUTPUT_AUDIO):
                 counters["audio_frames"] += 1
-                self.playback.frame(read_event(message) if self.playback.waiting else None)
+                self.playback.frame(audio_frame(message) if self.playback.waiting else None)
                 return
         counters["events_received"] += 1
         event = read_event(message)

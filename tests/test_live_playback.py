@@ -10,7 +10,7 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from actors.live_playback import AUDIBLE_PEAK, QUIET_GAP_S, ReflectedAudio, peak
+from actors.live_playback import AUDIBLE_PEAK, QUIET_GAP_S, ReflectedAudio, audio_frame, peak
 from supervisor.testing._live_shapes import output_audio, silence, tone
 
 FRAME_MS = 20
@@ -110,3 +110,17 @@ async def test_the_wait_is_bounded_and_nothing_is_decoded_while_nobody_waits(
     await audio.wait_goodbye(audio.mark(), 5.0)  # the model never speaks
     assert trio.current_time() - began == 5.0
     assert not audio.waiting
+
+
+def test_a_frame_is_read_off_its_text_in_any_field_order_and_refused_when_it_is_not_one() -> None:
+    """audio_frame reads delta, start_ms and end_ms without parsing JSON, whatever their order."""
+    delta = tone(20)
+    reordered = f'{{"type": "session.output_audio.delta", "end_ms": 140, "start_ms": 120, "delta": "{delta}"}}'
+    assert audio_frame(reordered) == {"delta": delta, "start_ms": 120, "end_ms": 140}
+    assert audio_frame('{"type":"session.output_audio.delta","delta":"AAAA"}') == {
+        "delta": "AAAA", "start_ms": None, "end_ms": None,
+    }
+    assert audio_frame('{"type":"session.output_audio.delta","delta":7}') is None
+    assert audio_frame('{"type":"session.output_audio.delta","delta":"not\\"base64"}') is None
+    huge = '{"type":"session.output_audio.delta","delta":"AAAA","end_ms":' + "9" * 40 + "}"
+    assert audio_frame(huge) == {"delta": "AAAA", "start_ms": None, "end_ms": None}
