@@ -248,7 +248,12 @@ class LiveSession(SidebandSession):
         return self.closed_reason is None
 
     def _end_fields(self) -> dict[str, Any]:
-        return {"runtime": "live", "closed_reason": self.closed_reason, "reattached": self.reattached}
+        return {
+            "runtime": "live",
+            "closed_reason": self.closed_reason,
+            "reattached": self.reattached,
+            "audio_frames": self.call.counters["audio_frames"],
+        }
 
     # -- tool outputs -------------------------------------------------------------------------
 

@@ -263,7 +263,9 @@ _EVENTS = (
         category="Call lifecycle",
         cause="A call actor finished (fields: reason, duration_s, close_code, tool_calls, "
         "tool_calls_refused; a GPT-Live call adds runtime live, closed_reason, the reason of "
-        "its session.closed or null, and reattached, whether its sideband was attached again)",
+        "its session.closed or null, reattached, whether its sideband was attached again, and "
+        "audio_frames, the reflected audio frames it received: over duration_s, the frame rate "
+        "that sizes a process for GPT-Live)",
         response="The call's capacity slot is free again",
     ),
     Event(

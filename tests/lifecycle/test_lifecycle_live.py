@@ -221,7 +221,8 @@ async def test_reflected_audio_is_counted_not_read_as_events(
     assert counters["audio_frames"] >= 15
     assert counters.get("unreadable_events", 0) == 0
     assert counters["events_received"] < 10  # session.started, acknowledgements, speech transcript
-    await live.caller_hangup(session)  # type: ignore[arg-type]
+    ended = await live.caller_hangup(session)  # type: ignore[arg-type]
+    assert ended["audio_frames"] >= counters["audio_frames"]
     await live.assert_no_leaks()
 
 
