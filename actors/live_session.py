@@ -109,19 +109,22 @@ class LiveSession(SidebandSession):
 
     async def _ready(self, ws: WebSocketConnection, nursery: trio.Nursery) -> None:
         """Up at the first event that is not an ``error``, or after :data:`QUIET_START_S` of none."""
+        message: str | bytes | None = None
         with trio.move_on_after(QUIET_START_S):
             try:
                 message = await ws.get_message()
             except ConnectionClosed:
                 raise SessionStartFailed("handshake_failed", "closed before any event") from None
-            audio = isinstance(message, str) and message.startswith(_INPUT_AUDIO + _OUTPUT_AUDIO)
-            event = None if audio else read_event(message)
-            if event is not None and event.get("type") == "error":
-                error = event.get("error")
-                error = error if isinstance(error, dict) else {}
-                code, text = excerpt(error.get("code"), 80), excerpt(error.get("message"), 200)
-                raise SessionStartFailed("admission_error", f"{code}: {text}")
-            await self._dispatch(message, nursery)
+        if message is None:
+            return  # quiet: nothing is required first
+        audio = isinstance(message, str) and message.startswith(_INPUT_AUDIO + _OUTPUT_AUDIO)
+        event = None if audio else read_event(message)
+        if event is not None and event.get("type") == "error":
+            error = event.get("error")
+            error = error if isinstance(error, dict) else {}
+            code, text = excerpt(error.get("code"), 80), excerpt(error.get("message"), 200)
+            raise SessionStartFailed("admission_error", f"{code}: {text}")
+        await self._dispatch(message, nursery)
 
     async def _greet(self) -> None:
         kind = self.plan.config.live_options.greeting_event
