@@ -153,7 +153,12 @@ class _Reporter:
         self.decision: Decision | None = None
 
     def report(
-        self, outcome: Outcome, *, reason: str | None = None, sip_status: int | None = None
+        self,
+        outcome: Outcome,
+        *,
+        reason: str | None = None,
+        sip_status: int | None = None,
+        cause: str | None = None,
     ) -> None:
         """Report the call's decision (its call_id and tenant_id come from the handle)."""
         task_status = self._task_status
@@ -165,6 +170,7 @@ class _Reporter:
             tenant_id=self._call.tenant_id,
             reason=reason,
             sip_status=sip_status,
+            cause=cause,
         )
         self.decision = decision
         self._task_status = None
@@ -403,4 +409,4 @@ async def _reject(
         sip_status=sip_status,
         sip_call_id=call.sip_call_id,
     )
-    reporter.report(Outcome.REJECTED, reason=rejected, sip_status=sip_status)
+    reporter.report(Outcome.REJECTED, reason=rejected, sip_status=sip_status, cause=reason)

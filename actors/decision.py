@@ -45,6 +45,9 @@ class Decision:
     reason: str | None = None
     tenant_id: str | None = None
     sip_status: int | None = None
+    #: Why, finer than ``reason`` (the webhook answer's): a rejection's log reason, such as
+    #: ``tenant_capacity`` or ``global_capacity`` for ``capacity``.  For operators only.
+    cause: str | None = None
 
     @property
     def definitive(self) -> bool:

@@ -39,6 +39,8 @@ class RecentDecision:
     tenant_id: str | None
     outcome: str
     reason: str | None
+    #: A rejection's log reason when it says more than ``reason`` (``tenant_capacity``).
+    cause: str | None
     sip_status: int | None
     decision_ms: float | None
 
@@ -50,6 +52,7 @@ class RecentDecision:
             "tenant_id": self.tenant_id,
             "outcome": self.outcome,
             "reason": self.reason,
+            "cause": self.cause,
             "sip_status": self.sip_status,
             "decision_ms": self.decision_ms,
         }
@@ -74,6 +77,7 @@ class RecentDecisions:
                 tenant_id=decision.tenant_id,
                 outcome=decision.outcome.value,
                 reason=decision.reason,
+                cause=decision.cause if decision.cause != decision.reason else None,
                 sip_status=decision.sip_status,
                 decision_ms=ms,
             )

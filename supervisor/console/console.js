@@ -178,7 +178,8 @@ function drawCluster(cluster) {
 // -- decisions -------------------------------------------------------------------------------
 
 function outcomeText(d) {
-  return d.reason ? `${d.outcome} ${d.reason}` : d.outcome;
+  const outcome = d.reason ? `${d.outcome} ${d.reason}` : d.outcome;
+  return d.cause ? `${outcome} (${d.cause})` : outcome;
 }
 
 function drawDecisions(state) {

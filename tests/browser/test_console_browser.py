@@ -134,7 +134,7 @@ async def test_console_shows_calls_tools_capacity_decisions_and_runs_hangup_and_
             busy = await rig.call("rtc_globex_2", to=GLOBEX)
         assert busy.json() == {"ok": True, "rejected": "capacity"}
         rejected_row = '#decisions tr[data-call-id="rtc_globex_2"]'
-        await until(browser, _text(rejected_row, "rejected capacity"), within_s=SHOWS_WITHIN_S, what="the rejection")
+        await until(browser, _text(rejected_row, "rejected capacity (tenant_capacity)"), within_s=SHOWS_WITHIN_S, what="the rejection")
         await until(browser, _text(rejected_row, "486"), what="its SIP status")
         await until(browser, _text("#cap-global .used", "3 / 100"), what="capacity 3 / 100")
         await until(browser, _text('.bar[data-tenant="globex"] .used', "1 / 1"), what="globex's bar full")

@@ -97,10 +97,10 @@ async def test_state_shows_calls_with_their_tasks_capacity_decisions_and_health(
         {"tenant_id": "globex", "calls": 1, "states": {"live": 1}, "tools_running": 0},
     ]
     decisions = state["decisions"]
-    assert [(d["call_id"], d["outcome"], d["reason"], d["sip_status"]) for d in decisions] == [
-        ("rtc_globex_2", "rejected", "capacity", 486),
-        ("rtc_globex", "accepted", None, None),
-        ("rtc_console", "accepted", None, None),
+    assert [(d["call_id"], d["outcome"], d["reason"], d["cause"], d["sip_status"]) for d in decisions] == [
+        ("rtc_globex_2", "rejected", "capacity", "tenant_capacity", 486),
+        ("rtc_globex", "accepted", None, None, None),
+        ("rtc_console", "accepted", None, None, None),
     ]
     assert [d["seq"] for d in decisions] == [3, 2, 1]
     assert state["decisions_seq"] == 3
@@ -172,7 +172,7 @@ def test_recent_decisions_ring_is_bounded_and_newest_first() -> None:
     assert len(views) == RECENT_DECISIONS
     assert views[0] | {"at": 0} == {
         "seq": RECENT_DECISIONS + 51, "at": 0, "call_id": "rtc_busy", "tenant_id": "acme-corp",
-        "outcome": "rejected", "reason": "capacity", "sip_status": 486, "decision_ms": None,
+        "outcome": "rejected", "reason": "capacity", "cause": None, "sip_status": 486, "decision_ms": None,
     }
     assert views[1]["decision_ms"] == 1.0
     assert views[-1]["call_id"] == "rtc_51"
