@@ -46,7 +46,7 @@ from config.settings import Settings
 from config.source import TenantSource
 
 from .control import CallControl
-from .decision import SIP_STATUS_BY_REASON, Decision, Outcome
+from .decision import SIP_STATUS_BY_REASON, Decision, DecisionHooks, Outcome, Reporter
 from .errors import CallControlError, CallGoneError, CallRefused
 from .handle import CallHandle
 from .log import call_context, log_event, tenant_id_var
@@ -102,10 +102,9 @@ class Admission(Protocol):
         ...
 
 
-class CallHooks(Protocol):
-    """What the actor reports for metrics."""
+class CallHooks(DecisionHooks, Protocol):
+    """What the actor reports for metrics (``decided`` is the decision's, actors.decision)."""
 
-    def decided(self, decision: Decision, *, intake_s: float) -> None: ...
     def ended(self, call: CallHandle, *, reason: str, duration_s: float) -> None: ...
     def fallback_used(self) -> None: ...
     def tool_run(self, tool: str, outcome: str) -> None: ...
@@ -139,45 +138,6 @@ class CallEnv:
     tool_limiter: trio.CapacityLimiter = field(factory=lambda: trio.CapacityLimiter(HTTP_TOOLS_IN_FLIGHT))
 
 
-class _Reporter:
-    """Reports the decision exactly once."""
-
-    __slots__ = ("_call", "_hooks", "_task_status", "decision")
-
-    def __init__(
-        self, task_status: trio.TaskStatus[Decision], hooks: CallHooks, call: CallHandle
-    ) -> None:
-        self._task_status: trio.TaskStatus[Decision] | None = task_status
-        self._hooks = hooks
-        self._call = call
-        self.decision: Decision | None = None
-
-    def report(
-        self,
-        outcome: Outcome,
-        *,
-        reason: str | None = None,
-        sip_status: int | None = None,
-        cause: str | None = None,
-    ) -> None:
-        """Report the call's decision (its call_id and tenant_id come from the handle)."""
-        task_status = self._task_status
-        if task_status is None:
-            raise RuntimeError(f"decision already reported: {self.decision}")
-        decision = Decision(
-            outcome=outcome,
-            call_id=self._call.call_id,
-            tenant_id=self._call.tenant_id,
-            reason=reason,
-            sip_status=sip_status,
-            cause=cause,
-        )
-        self.decision = decision
-        self._task_status = None
-        self._hooks.decided(decision, intake_s=trio.current_time() - self._call.received_at)
-        task_status.started(decision)
-
-
 async def run_call(
     incoming: IncomingCall,
     env: CallEnv,
@@ -185,14 +145,10 @@ async def run_call(
     task_status: trio.TaskStatus[Decision] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Decide on ``incoming`` and, if accepted, supervise the call until it ends."""
-    call = CallHandle(
-        call_id=incoming.call_id,
-        received_at=incoming.received_at,
-        runtime=incoming.runtime,
-        sip_call_id=sip_call_id(incoming.sip_headers),
-    )
+    sip_id = sip_call_id(incoming.sip_headers)
+    call = CallHandle(call_id=incoming.call_id, received_at=incoming.received_at, runtime=incoming.runtime, sip_call_id=sip_id)
     call.task = trio.lowlevel.current_task()
-    reporter = _Reporter(task_status, env.hooks, call)
+    reporter = Reporter(task_status, env.hooks, call)
     # A call outlives its webhook by minutes or hours, so its frames keep nothing of it.  The
     # task status holds the nursery of the task that started us (the webhook request's, and
     # with it the whole request): only the reporter keeps it, until the decision is reported.
@@ -232,7 +188,7 @@ async def _route(
     sip_headers: Sequence[Mapping[str, Any]],
     runtime: str,
     env: CallEnv,
-    reporter: _Reporter,
+    reporter: Reporter,
 ) -> _Route | None:
     """The dialed number's tenant (set on ``call``) and its raw config; None when decided here
     (rejected, or ignored as the webhook of the runtime the tenant does not use)."""
@@ -271,7 +227,7 @@ async def _route(
     return _Route(tenant_id, raw_config, outage)
 
 
-async def _run(call: CallHandle, route: _Route, env: CallEnv, reporter: _Reporter) -> None:
+async def _run(call: CallHandle, route: _Route, env: CallEnv, reporter: Reporter) -> None:
     try:
         async with env.admission.slot(call, tenant_limit=peek_tenant_limit(route.raw_config)):
             plan = await _plan(call, route.tenant_id, route.raw_config, route.outage, env, reporter)
@@ -288,7 +244,7 @@ async def _plan(
     raw_config: Mapping[str, Any] | None,
     outage: InstructionsDBError | None,
     env: CallEnv,
-    reporter: _Reporter,
+    reporter: Reporter,
 ) -> CallPlan | None:
     """Instructions, config and tools in the guide's order; None when the call was rejected.
 
@@ -346,7 +302,7 @@ def _config_or_default(tenant_id: str, raw_config: Mapping[str, Any] | None, run
         return TenantConfig(schema_version=CURRENT_SCHEMA_VERSION, runtime=runtime)
 
 
-async def _accept(call: CallHandle, plan: CallPlan, env: CallEnv, reporter: _Reporter) -> bool:
+async def _accept(call: CallHandle, plan: CallPlan, env: CallEnv, reporter: Reporter) -> bool:
     """Accept through OpenAI and report the decision; False when the call was not accepted."""
     call.state = "accepting"
     sent_at = trio.current_time()
@@ -384,7 +340,7 @@ async def _accept(call: CallHandle, plan: CallPlan, env: CallEnv, reporter: _Rep
 
 
 async def _reject(
-    call: CallHandle, env: CallEnv, reporter: _Reporter, *, rejected: str, reason: str
+    call: CallHandle, env: CallEnv, reporter: Reporter, *, rejected: str, reason: str
 ) -> None:
     """Reject through OpenAI with the SIP status for ``rejected`` and report the decision."""
     sip_status = SIP_STATUS_BY_REASON[rejected]

@@ -4,14 +4,21 @@ A decision is *definitive* when OpenAI has been told (accepted, rejected), the c
 exists (gone) or the webhook is not the tenant's runtime's (ignored).  Only definitive decisions are remembered for deduplication; a failed decision
 (OpenAI could not be reached) is answered with HTTP 503 so that OpenAI redelivers, and the
 redelivery is processed as if it were the first.
+
+The call actor reports its decision once, through a :class:`Reporter`: it builds the
+:class:`Decision` from the call's handle, tells the :class:`DecisionHooks` (metrics, the
+console's recent decisions) and hands it to the webhook handler waiting on ``task_status``.
 """
 
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
+import trio
 from attrs import frozen
+
+from .handle import CallHandle
 
 #: SIP status sent with ``reject`` for each rejection reason.  Kept in one place and rendered
 #: into docs/troubleshooting.md.
@@ -67,3 +74,43 @@ class Decision:
         if self.outcome is Outcome.IGNORED:  # the intake names the webhook's type in "ignored"
             return {"ok": True, "ignored": True, "reason": self.reason}
         return {"ok": False, "error": self.reason, "retry": True}
+
+
+class DecisionHooks(Protocol):
+    """Who hears of each decision (the supervisor's metrics and recent decisions)."""
+
+    def decided(self, decision: Decision, *, intake_s: float) -> None: ...
+
+
+class Reporter:
+    """Reports the decision exactly once."""
+
+    __slots__ = ("_call", "_hooks", "_task_status", "decision")
+
+    def __init__(
+        self, task_status: trio.TaskStatus[Decision], hooks: DecisionHooks, call: CallHandle
+    ) -> None:
+        self._task_status: trio.TaskStatus[Decision] | None = task_status
+        self._hooks = hooks
+        self._call = call
+        self.decision: Decision | None = None
+
+    def report(
+        self, outcome: Outcome, *, reason: str | None = None, sip_status: int | None = None, cause: str | None = None
+    ) -> None:
+        """Report the call's decision (its call_id and tenant_id come from the handle)."""
+        task_status = self._task_status
+        if task_status is None:
+            raise RuntimeError(f"decision already reported: {self.decision}")
+        decision = Decision(
+            outcome=outcome,
+            call_id=self._call.call_id,
+            tenant_id=self._call.tenant_id,
+            reason=reason,
+            sip_status=sip_status,
+            cause=cause,
+        )
+        self.decision = decision
+        self._task_status = None
+        self._hooks.decided(decision, intake_s=trio.current_time() - self._call.received_at)
+        task_status.started(decision)
