@@ -15,8 +15,8 @@ from typing import Any
 import trio
 import trio_websocket
 
-from ._frames import FRAME_CLOSE, FRAME_TEXT, close_payload, encode_frame, write_raw
-from ._peer import SidebandPeer, _Connection
+from ._frames import FRAME_CLOSE, close_payload, encode_frame, write_raw
+from ._peer import CLOSE_GRACE_S, SidebandPeer, _Connection
 from ._shapes import audio_event, error_event, new_id, response_event, session_from_accept
 from ._state import PlatformState
 
@@ -24,8 +24,6 @@ from ._state import PlatformState
 _error_event = error_event
 __all__ = ["CLOSE_GRACE_S", "SimulatedCall", "_error_event", "expect_call", "new_id"]
 
-#: How long the platform waits for a close handshake to finish.
-CLOSE_GRACE_S = 5.0
 
 
 class SimulatedCall(SidebandPeer):
@@ -218,14 +216,7 @@ class SimulatedCall(SidebandPeer):
         """
         if end_call:
             self._end("caller_hangup")
-        for conn in list(self._live):
-            if mid_frame:
-                half = encode_frame(FRAME_TEXT, b"x" * 2**16)[: 2**15]
-                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await write_raw(conn.ws, half)
-            await conn.stream.aclose()
-            with trio.move_on_after(CLOSE_GRACE_S):
-                await conn.done.wait()
+        await self._drop_streams(mid_frame=mid_frame)
 
     # -- used by the platform ---------------------------------------------------------------
 

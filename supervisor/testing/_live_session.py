@@ -29,9 +29,7 @@ import trio
 import trio_websocket
 
 from . import _live_shapes as shapes
-from ._call import CLOSE_GRACE_S
-from ._frames import FRAME_TEXT, encode_frame, write_raw
-from ._peer import SidebandPeer, _Connection
+from ._peer import CLOSE_GRACE_S, SidebandPeer, _Connection
 from ._shapes import new_id
 from ._state import PlatformState
 
@@ -189,14 +187,7 @@ class SimulatedLiveSession(SidebandPeer):
         """
         if end_call:
             self._end("caller_hangup")
-        for conn in list(self._live):
-            if mid_frame:
-                half = encode_frame(FRAME_TEXT, b"x" * 2**16)[: 2**15]
-                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await write_raw(conn.ws, half)
-            await conn.stream.aclose()
-            with trio.move_on_after(CLOSE_GRACE_S):
-                await conn.done.wait()
+        await self._drop_streams(mid_frame=mid_frame)
 
     # -- used by the platform and the reactions -------------------------------------------
 

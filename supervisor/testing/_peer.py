@@ -9,18 +9,22 @@ their protocol's events on top.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 import trio_websocket
 
-from ._frames import encode_frame, write_raw
+from ._frames import FRAME_TEXT, encode_frame, write_raw
 
 if TYPE_CHECKING:
     from ._state import PlatformState
 
 P = TypeVar("P", bound="SidebandPeer")
+
+#: How long the platform waits for a close handshake (or a dropped connection) to finish.
+CLOSE_GRACE_S = 5.0
 
 
 class _Connection:
@@ -139,6 +143,21 @@ class SidebandPeer:
             await write_raw(conn.ws, data)
 
     # -- used by the sideband server ------------------------------------------------------
+
+    async def _drop_streams(self, *, mid_frame: bool) -> None:
+        """Drop every live connection's TCP stream, without a close frame (``abort``'s part).
+
+        ``mid_frame``: first write half of a text frame (its header, announcing 64 KiB, and
+        half its payload), so the client is left mid-read.
+        """
+        for conn in list(self._live):
+            if mid_frame:
+                half = encode_frame(FRAME_TEXT, b"x" * 2**16)[: 2**15]
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await write_raw(conn.ws, half)
+            await conn.stream.aclose()
+            with trio.move_on_after(CLOSE_GRACE_S):
+                await conn.done.wait()
 
     async def _live_connections(self) -> list[_Connection]:
         def probe() -> list[_Connection] | None:

@@ -19,10 +19,10 @@ import trio
 import trio_websocket
 from wsproto.utilities import LocalProtocolError
 
-from ._call import CLOSE_GRACE_S, SimulatedCall, _error_event, new_id
+from ._call import SimulatedCall, _error_event, new_id
 from ._live_session import SimulatedLiveSession
 from ._live_sideband import admit_live, converse_live, is_live_path
-from ._peer import _Connection, admit
+from ._peer import CLOSE_GRACE_S, _Connection, admit
 from ._state import PlatformState
 
 #: How long the platform waits for a websocket (or TLS) handshake.
