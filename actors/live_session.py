@@ -68,8 +68,8 @@ _INPUT_AUDIO = ('{"type":"session.input_audio.append"', '{"type": "session.input
 _OUTPUT_AUDIO = ('{"type":"session.output_audio.delta"', '{"type": "session.output_audio.delta"')
 #: The nested events that end a backend response (``ResponseStreamEvent``).
 _BACKEND_FINISHED = frozenset({"response.completed", "response.failed", "response.incomplete"})
-#: The appends a greeting may be (``live.greeting_event``).
-GREETING_EVENTS = {"commentary": "session.commentary.append", "instructions": "session.instructions.append"}
+#: The append each ``live.greeting_event`` value (config.models.GREETING_EVENTS) sends.
+GREETING_APPENDS = {"commentary": "session.commentary.append", "instructions": "session.instructions.append"}
 
 
 def run_live_session(call: CallHandle, plan: CallPlan, env: CallEnv) -> Coroutine[Any, Any, None]:
@@ -83,7 +83,7 @@ def greeting_event(kind: str, greeting: str) -> dict[str, Any]:
         content = f"Greet the caller now by saying exactly: {greeting} Then listen."
     else:
         content = greeting
-    return {"type": GREETING_EVENTS[kind], "delegation_id": None, "content": content}
+    return {"type": GREETING_APPENDS[kind], "delegation_id": None, "content": content}
 
 
 class LiveSession(SidebandSession):
@@ -140,16 +140,10 @@ class LiveSession(SidebandSession):
                 counters["audio_frames"] += 1
                 self.playback.frame(audio_frame(message) if self.playback.waiting else None)
                 return
-        counters["events_received"] += 1
-        event = read_event(message)
+        event = self._event_of(message)
         if event is None:
-            counters["unreadable_events"] += 1
             return
-        kind = event.get("type")
-        if not isinstance(kind, str):
-            if kind is not None:  # untrusted input: a type that is a list or a number is no event
-                counters["unreadable_events"] += 1
-            return
+        kind = event["type"]
         if kind == "response.event":
             nested = event.get("event")
             if isinstance(nested, dict):
@@ -192,9 +186,6 @@ class LiveSession(SidebandSession):
         self.closed = True
         self.playback.changed()
         self.call.request_end(end_reason)  # a reason already set (operator_hangup...) stays
-
-    def _closed(self, reason: CloseReason | None) -> None:
-        self._close_ends_call(self._close_reason(reason), reason)
 
     async def _lost(self, reason: CloseReason | None, nursery: trio.Nursery) -> bool:
         """The socket closed: the end after ``session.closed`` or when the call is ending;

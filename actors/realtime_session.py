@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import trio
-from trio_websocket import CloseReason, ConnectionClosed, WebSocketConnection
+from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from .errors import SessionStartFailed
 from .handle import CallHandle
@@ -73,17 +73,10 @@ class RealtimeSession(SidebandSession):
         )
 
     async def _dispatch(self, message: str | bytes, nursery: trio.Nursery) -> None:
-        counters = self.call.counters
-        counters["events_received"] += 1
-        event = read_event(message)
+        event = self._event_of(message)
         if event is None:
-            counters["unreadable_events"] += 1
             return
-        kind = event.get("type")
-        if not isinstance(kind, str):
-            if kind is not None:  # untrusted input: a type that is a list or a number is no event
-                counters["unreadable_events"] += 1
-            return  # a type-less event is ignored, like every type we do not know
+        kind = event["type"]
         if kind == "response.output_item.done":
             item = event.get("item")
             if (
@@ -95,11 +88,8 @@ class RealtimeSession(SidebandSession):
         elif kind in RESPONSE_EVENTS:
             self.playback.track(kind, event)
         elif kind == "error":
-            log_sideband_error("realtime_error", event, counters)
+            log_sideband_error("realtime_error", event, self.call.counters)
         # Every other event type (and new ones OpenAI adds) is ignored.
-
-    def _closed(self, reason: CloseReason | None) -> None:
-        self._close_ends_call(self._close_reason(reason), reason)
 
     def _needs_hangup(self) -> bool:
         return self.close_code != 1000

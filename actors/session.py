@@ -58,7 +58,13 @@ from wsproto.utilities import LocalProtocolError
 from .errors import CallControlError, CallGoneError, SessionStartFailed
 from .handle import CallHandle
 from .log import log_event
-from .sideband import MAX_MESSAGE_BYTES, MESSAGE_QUEUE_SIZE, end_reason_of_close, excerpt
+from .sideband import (
+    MAX_MESSAGE_BYTES,
+    MESSAGE_QUEUE_SIZE,
+    end_reason_of_close,
+    excerpt,
+    read_event,
+)
 from .sideband_connect import START_ERRORS, Stream, Target, open_stream, start_failure
 from .tool_runs import Goodbyes, ToolRuns
 
@@ -121,8 +127,8 @@ class SidebandSession(ToolRuns):
         raise NotImplementedError
 
     def _closed(self, reason: CloseReason | None) -> None:
-        """The sideband closed: end the call with the reason the close names."""
-        raise NotImplementedError
+        """The sideband closed: end the call with the reason its close code names."""
+        self._close_ends_call(self._close_reason(reason), reason)
 
     def _needs_hangup(self) -> bool:
         """Whether teardown must still hang the call up (the far side did not end it)."""
@@ -291,6 +297,25 @@ class SidebandSession(ToolRuns):
         """The end reason a close with ``reason`` names (a transfer in flight: transferred)."""
         self.close_code = reason.code if reason is not None else None
         return "transferred" if self.transferring else end_reason_of_close(self.close_code)
+
+    def _event_of(self, message: str | bytes) -> dict[str, Any] | None:
+        """The event one message holds, with a string ``type``; None otherwise.
+
+        Counts it (``events_received``) and, when it is not an event, ``unreadable_events``
+        (a missing ``type`` is an event we ignore; a ``type`` that is not a string is none).
+        """
+        counters = self.call.counters
+        counters["events_received"] += 1
+        event = read_event(message)
+        if event is None:
+            counters["unreadable_events"] += 1
+            return None
+        kind = event.get("type")
+        if not isinstance(kind, str):
+            if kind is not None:
+                counters["unreadable_events"] += 1
+            return None
+        return event
 
     # -- io ---------------------------------------------------------------------------------
 
