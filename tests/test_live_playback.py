@@ -26,6 +26,12 @@ async def speak(audio: ReflectedAudio, seconds: float, *, audible: bool = True, 
     return ms
 
 
+async def goodbye_played(audio: ReflectedAudio, mark: float, done_at: list[float]) -> None:
+    """Wait (at most 30 s) for the goodbye after ``mark``; append the time it had played."""
+    await audio.wait_goodbye(mark, 30)
+    done_at.append(trio.current_time())
+
+
 def test_peak_reads_pcm16_and_refuses_what_is_not() -> None:
     assert peak(tone(20)) >= AUDIBLE_PEAK
     assert peak(silence(20)) == 0
@@ -38,13 +44,8 @@ async def test_the_goodbye_has_played_after_speech_then_quiet(autojump_clock: tr
     audio = ReflectedAudio()
     mark = audio.mark()
     done_at: list[float] = []
-
-    async def wait() -> None:
-        await audio.wait_goodbye(mark, 30)
-        done_at.append(trio.current_time())
-
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(wait)
+        nursery.start_soon(goodbye_played, audio, mark, done_at)
         await trio.sleep(1)  # the backend thinks: nothing yet
         began = trio.current_time()
         await speak(audio, 2.0)
@@ -62,13 +63,8 @@ async def test_silent_frames_are_quiet_and_speech_going_on_at_the_mark_is_not_th
     ms = await speak(audio, 0.5)  # the acknowledgement, still going on at the mark
     mark = audio.mark()
     done_at: list[float] = []
-
-    async def wait() -> None:
-        await audio.wait_goodbye(mark, 30)
-        done_at.append(trio.current_time())
-
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(wait)
+        nursery.start_soon(goodbye_played, audio, mark, done_at)
         ms = await speak(audio, 0.5, start_ms=ms)
         ms = await speak(audio, 2.0, audible=False, start_ms=ms)  # silence, streamed
         assert not done_at
@@ -86,13 +82,8 @@ async def test_frames_that_arrive_faster_than_they_play_wait_for_their_end_ms(
     audio = ReflectedAudio()
     mark = audio.mark()
     done_at: list[float] = []
-
-    async def wait() -> None:
-        await audio.wait_goodbye(mark, 30)
-        done_at.append(trio.current_time())
-
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(wait)
+        nursery.start_soon(goodbye_played, audio, mark, done_at)
         await trio.sleep(0.1)
         began = trio.current_time()
         for n in range(150):
