@@ -23,20 +23,29 @@ Clocks
       sockets or threads (loopback servers, ``trio.to_thread``).  Tasks waiting on the kernel or
       a thread look blocked to trio; a zero threshold would jump past their deadlines before
       the I/O lands.  The clock only jumps after 0.2 s of real idleness.
+
+``platform``, ``client``
+    A simulated OpenAI platform served in the test's nursery, and the openai SDK's client
+    pointed at it (no retries): for the tests of the platform itself.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio.testing
 
 from actors.log import LOGGER_NAME, JsonFormatter
 from tests.leaks import leaks
+
+if TYPE_CHECKING:
+    import openai
+
+    from supervisor.testing import SimulatedPlatform
 
 
 class _LeakWatch(logging.Handler):
@@ -140,3 +149,24 @@ async def rig(rig_env: dict[str, str]) -> Any:
 
     async with open_rig(rig_env) as rig:
         yield rig
+
+
+@pytest.fixture
+async def platform(nursery: trio.Nursery) -> SimulatedPlatform:
+    """A simulated OpenAI platform on loopback, served until the test ends."""
+    from supervisor.testing import SimulatedPlatform, serve_platform
+
+    served = SimulatedPlatform()
+    await nursery.start(serve_platform, served)
+    return served
+
+
+@pytest.fixture
+async def client(platform: SimulatedPlatform) -> AsyncIterator[openai.AsyncOpenAI]:
+    """The openai SDK's client for ``platform`` (no retries: a test sees each answer)."""
+    import openai
+
+    async with openai.AsyncOpenAI(
+        api_key=platform.api_key, base_url=platform.base_url, max_retries=0
+    ) as sdk:
+        yield sdk

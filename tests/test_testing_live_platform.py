@@ -67,13 +67,6 @@ CLIENT_ACCEPT = {
 }
 
 
-@pytest.fixture
-async def platform(nursery: trio.Nursery) -> SimulatedPlatform:
-    platform = SimulatedPlatform()
-    await nursery.start(serve_platform, platform)
-    return platform
-
-
 def unknown_fields(model: pydantic.BaseModel, where: str) -> list[str]:
     """Every field of ``model`` (and the models inside it) that the SDK's type does not declare."""
     found = [f"{where}.{name}" for name in model.model_extra or {}]

@@ -38,26 +38,10 @@ from supervisor.testing import (
     new_secret,
     open_platform,
     place_call,
-    serve_platform,
 )
 from supervisor.webhooks import verify_webhook
 
 SERVER_EVENT = pydantic.TypeAdapter(RealtimeServerEvent)
-
-
-@pytest.fixture
-async def platform(nursery: trio.Nursery) -> SimulatedPlatform:
-    platform = SimulatedPlatform()
-    await nursery.start(serve_platform, platform)
-    return platform
-
-
-@pytest.fixture
-async def client(platform: SimulatedPlatform) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(
-        api_key=platform.api_key, base_url=platform.base_url, max_retries=0
-    ) as client:
-        yield client
 
 
 @asynccontextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -20,26 +19,10 @@ from supervisor.testing import (
     live_incoming_event,
     new_secret,
     place_call,
-    serve_platform,
     sip_call_pair,
 )
 
 SESSION = {"type": "live", "model": "gpt-live-1", "audio": {"output": {"voice": "marin"}}}
-
-
-@pytest.fixture
-async def platform(nursery: trio.Nursery) -> SimulatedPlatform:
-    platform = SimulatedPlatform()
-    await nursery.start(serve_platform, platform)
-    return platform
-
-
-@pytest.fixture
-async def client(platform: SimulatedPlatform) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(
-        api_key=platform.api_key, base_url=platform.base_url, max_retries=0
-    ) as client:
-        yield client
 
 
 async def status_of(request: Any) -> int:
