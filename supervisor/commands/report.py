@@ -31,7 +31,7 @@ from config.settings import SETTINGS, Settings, Variable, read_variables
 
 from ._logread import Entry, Skipped
 from ._timeline import build_timeline
-from .trace import load, not_found_message
+from .trace import load_reporting, not_found_message
 
 #: The longest the report waits for MongoDB's answer, whatever MONGODB_TIMEOUT_MS says.
 MONGO_TIMEOUT_MS = 1500
@@ -49,13 +49,9 @@ def run_report(
 ) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    try:
-        entries, skipped = load(call_id, paths)
-    except OSError as exc:
-        err.write(f"callvisor: {exc.filename or ''}: cannot read: {exc.strerror or exc}\n")
+    if (loaded := load_reporting(call_id, paths, err)) is None:
         return 2
-    for problem in skipped.problems:
-        err.write(f"callvisor: {problem}\n")
+    entries, skipped = loaded
     mongodb = trio.run(mongodb_version, environ)
     out.write(render_report(call_id, entries, skipped, environ, mongodb=mongodb))
     if not entries:

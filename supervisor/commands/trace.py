@@ -38,18 +38,27 @@ def load(call_id: str, paths: Sequence[str]) -> tuple[list[Entry], Skipped]:
         return read_call(call_id, sources)
 
 
+def load_reporting(call_id: str, paths: Sequence[str], err: TextIO) -> tuple[list[Entry], Skipped] | None:
+    """:func:`load`, with what went wrong written to ``err``: the lines skipped, or (then None)
+    the file that could not be read."""
+    try:
+        entries, skipped = load(call_id, paths)
+    except OSError as exc:
+        err.write(f"callvisor: {exc.filename or ''}: cannot read: {exc.strerror or exc}\n")
+        return None
+    for problem in skipped.problems:
+        err.write(f"callvisor: {problem}\n")
+    return entries, skipped
+
+
 def run_trace(
     call_id: str, paths: Sequence[str], *, as_json: bool, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    try:
-        entries, skipped = load(call_id, paths)
-    except OSError as exc:
-        err.write(f"callvisor: {exc.filename or ''}: cannot read: {exc.strerror or exc}\n")
+    if (loaded := load_reporting(call_id, paths, err)) is None:
         return 2
-    for problem in skipped.problems:
-        err.write(f"callvisor: {problem}\n")
+    entries, skipped = loaded
     if not entries:
         message = not_found_message(call_id, skipped)
         if as_json:
